@@ -1,0 +1,7 @@
+"""Suite-wide settings: no network, quiet tokenizers, a per-session cache directory."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
