@@ -205,6 +205,7 @@ def write_corpus(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a corpus is meant to be shared
         page_name = PAGES_FILES[0] if compress else PAGES_FILES[1]
         with open(tmp / page_name, "wb") as raw:
             sink = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if compress else raw
