@@ -1,0 +1,297 @@
+"""A policy over a local transformers causal LM, with exact token ids and log-probabilities.
+
+``HFPolicy.generate`` samples one assistant turn for every request at once: it left-pads
+the prompts, runs one prefill forward pass (attention mask + position ids, so padding
+does not change a row), then decodes token by token with the KV cache. Each row samples
+from its own seeded random stream, stops on its own (EOS, a stop string, or the per-turn
+limit) and is dropped from the batch and the cache when it does. The loop is written
+here rather than with ``model.generate`` because the rollout engine needs the exact
+log-probability of every sampled token and per-row stop strings. Semantics of stops, EOS
+and log-probabilities: see :mod:`agents.policy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from agents.policy import (
+    FinishReason,
+    GenerationRequest,
+    SampledTurn,
+    SamplingParams,
+    row_seed,
+)
+
+
+@dataclass
+class _Row:
+    """The growing output of one request during decoding."""
+
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    finish_reason: FinishReason | None = None
+
+
+def left_pad(
+    prompts: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Left-pad prompts into ``(input_ids, attention_mask, position_ids)``, each [B, T].
+
+    Position ids count real tokens only, so a padded row sees the same positions as the
+    same prompt alone.
+    """
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+        mask[row, width - len(prompt) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, T]
+    return ids.to(device), mask.to(device), positions.to(device)
+
+
+CDF_BLOCK = 256
+"""Tokens per block in two-level inverse-CDF sampling (see :func:`invert_cdf`)."""
+
+
+def sample_tokens(
+    logits: torch.Tensor, params: SamplingParams, generators: Sequence[torch.Generator | None]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample one token per row of ``logits`` [B, V]; return ``(tokens [B], logprobs [B])``.
+
+    Rows draw one uniform number each from their own generator and invert the CDF of
+    their (temperature-scaled, top-p truncated) distribution, so a row's token does not
+    depend on the other rows. Log-probabilities are ``log_softmax(logits / T)`` at the
+    token, without top-p truncation (temperature 0: greedy, log-probs at T = 1).
+    """
+    logits = logits.float()
+    if params.temperature == 0:
+        tokens = logits.argmax(dim=-1)  # [B]
+        return tokens, torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
+    scaled = logits if params.temperature == 1 else logits / params.temperature
+    probs = torch.softmax(scaled, dim=-1)  # [B, V]
+    uniform = torch.stack([torch.rand((), generator=g) for g in generators]).to(probs.device)
+    if params.top_p < 1:
+        ranked, order = probs.sort(dim=-1, descending=True)  # [B, V]
+        mass_before = ranked.cumsum(dim=-1) - ranked
+        ranked = ranked.masked_fill(mass_before >= params.top_p, 0.0)
+        tokens = order.gather(-1, invert_cdf(ranked, uniform)[:, None]).squeeze(-1)
+    else:
+        tokens = invert_cdf(probs, uniform)
+    return tokens, probs.gather(-1, tokens[:, None]).squeeze(-1).log()
+
+
+def invert_cdf(weights: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """The index ``i`` of each row of ``weights`` [B, V] with CDF(i-1) <= u * total < CDF(i).
+
+    Two levels (block sums, then one block's cumulative sum) instead of a cumulative sum
+    over the whole vocabulary, which costs as much as the rest of a tiny model's step.
+    Never returns an index of zero weight.
+    """
+    rows, width = weights.shape
+    padding = (-width) % CDF_BLOCK
+    padded = torch.nn.functional.pad(weights, (0, padding)) if padding else weights
+    blocks = padded.view(rows, -1, CDF_BLOCK)  # [B, NB, K]
+    block_mass = blocks.sum(dim=-1)  # [B, NB]
+    block_cdf = block_mass.cumsum(dim=-1)
+    target = uniform * block_cdf[:, -1]  # [B]
+    block = _search(block_cdf, target)  # [B]
+    before = (block_cdf - block_mass).gather(-1, block[:, None]).squeeze(-1)
+    inner_cdf = blocks[torch.arange(rows, device=weights.device), block].cumsum(dim=-1)  # [B, K]
+    return block * CDF_BLOCK + _search(inner_cdf, target - before)
+
+
+def _search(cdf: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """First index of each row of ``cdf`` [B, N] above ``target`` [B], among positive steps.
+
+    Clamping to the first and last positive step keeps rounding from landing on a
+    zero-weight entry.
+    """
+    index = torch.searchsorted(cdf, target[:, None], right=True).squeeze(-1)  # [B]
+    first_positive = (cdf <= 0).sum(dim=-1)
+    last_positive = (cdf < cdf[:, -1:]).sum(dim=-1)
+    return torch.maximum(torch.minimum(index, last_positive), first_positive)
+
+
+def _generators(
+    requests: Sequence[GenerationRequest], params: SamplingParams, first_row: int
+) -> list[torch.Generator | None]:
+    """One CPU generator per row, seeded as :func:`agents.policy.row_seed` says."""
+    generators: list[torch.Generator | None] = []
+    for offset, request in enumerate(requests):
+        seed = row_seed(params, request, first_row + offset)
+        generators.append(None if seed is None else torch.Generator().manual_seed(seed))
+    return generators
+
+
+class HFPolicy:
+    """Samples assistant turns from a transformers causal LM (see :mod:`agents.policy`).
+
+    Args:
+        model: a causal LM (any ``AutoModelForCausalLM``, a PEFT wrapper of one). It is put
+            in eval mode while sampling and returned to its previous mode afterwards.
+        tokenizer: the model's tokenizer; ``prompt_ids`` and ``token_ids`` are its ids.
+        eos_token_ids: tokens that end a turn; default: the tokenizer's EOS plus the
+            model's ``generation_config.eos_token_id`` (e.g. ``<|im_end|>``).
+        max_batch_size: at most this many rows per forward pass (None: all requests).
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        eos_token_ids: Sequence[int] | None = None,
+        max_batch_size: int | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.eos_token_ids = frozenset(eos_token_ids or _default_eos_ids(model, tokenizer))
+        self.max_batch_size = max_batch_size
+        pad = tokenizer.pad_token_id
+        self.pad_token_id = pad if pad is not None else min(self.eos_token_ids, default=0)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | None = None,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        max_batch_size: int | None = None,
+    ) -> HFPolicy:
+        """Load a model with :func:`agents.models.load_model_and_tokenizer` (None: SmolLM2)."""
+        from agents.models import load_model_and_tokenizer
+
+        model, tokenizer = load_model_and_tokenizer(name_or_path, device=device, dtype=dtype)
+        return cls(model, tokenizer, max_batch_size=max_batch_size)
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[SampledTurn]:
+        """Sample one turn per request, batched; results are in request order."""
+        for request in requests:
+            if not request.prompt_ids:
+                raise ValueError("Expected a non-empty prompt_ids in every request, got ().")
+        chunk = self.max_batch_size or max(len(requests), 1)
+        turns: list[SampledTurn] = []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(requests), chunk):
+                    part = requests[start : start + chunk]
+                    turns.extend(
+                        self._generate_batch(part, params, _generators(part, params, start))
+                    )
+        finally:
+            self.model.train(was_training)
+        return turns
+
+    def _generate_batch(
+        self,
+        requests: Sequence[GenerationRequest],
+        params: SamplingParams,
+        generators: list[torch.Generator | None],
+    ) -> list[SampledTurn]:
+        """Prefill all rows, then decode step by step, dropping rows as they finish."""
+        device = self.model.device
+        prompts = [r.prompt_ids for r in requests]
+        input_ids, mask, positions = left_pad(prompts, self.pad_token_id, device)
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        cache, logits = out.past_key_values, out.logits[:, -1, :]  # [B, V]
+        rows = [_Row() for _ in requests]
+        active = list(range(len(requests)))  # active[k]: request of cache row k
+        next_pos = positions[:, -1] + 1  # [B]
+        for step in range(params.max_new_tokens):
+            tokens, logps = sample_tokens(logits, params, [generators[i] for i in active])
+            last = step == params.max_new_tokens - 1
+            keep = self._record(rows, active, tokens.tolist(), logps.tolist(), params, last)
+            if not keep:
+                break
+            if len(keep) < len(active):
+                index = torch.tensor(keep, device=device)
+                cache.batch_select_indices(index)
+                mask, tokens, next_pos = mask[index], tokens[index], next_pos[index]
+                active = [active[k] for k in keep]
+            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=-1)  # [B', T+1]
+            out = self.model(
+                input_ids=tokens[:, None],
+                attention_mask=mask,
+                position_ids=next_pos[:, None],
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache, logits = out.past_key_values, out.logits[:, -1, :]
+            next_pos = next_pos + 1
+        return [self._to_turn(row) for row in rows]
+
+    def _record(
+        self,
+        rows: list[_Row],
+        active: list[int],
+        tokens: list[int],
+        logps: list[float],
+        params: SamplingParams,
+        last: bool,
+    ) -> list[int]:
+        """Append each active row's new token, mark finished rows; return cache rows to keep."""
+        keep = []
+        window = max((len(s.encode()) for s in params.stop), default=0) + 1
+        for k, (request_index, token, logp) in enumerate(zip(active, tokens, logps)):
+            row = rows[request_index]
+            row.token_ids.append(token)
+            row.logprobs.append(logp)
+            if token in self.eos_token_ids or self._hit_stop(row.token_ids, params.stop, window):
+                row.finish_reason = "stop"
+            elif last:
+                row.finish_reason = "length"
+            else:
+                keep.append(k)
+        return keep
+
+    def _hit_stop(self, token_ids: list[int], stops: tuple[str, ...], window: int) -> bool:
+        """Whether the newest token completed a stop string (decodes only a short tail).
+
+        A stop string of n bytes spans at most n tokens, so the tail of n + 1 tokens holds
+        any occurrence completed by the newest token; an older one would have stopped the
+        row already.
+        """
+        if not stops:
+            return False
+        tail = self.tokenizer.decode(token_ids[-window:], skip_special_tokens=False)
+        return any(stop in tail for stop in stops)
+
+    def _to_turn(self, row: _Row) -> SampledTurn:
+        ids = row.token_ids
+        body = ids[:-1] if ids and ids[-1] in self.eos_token_ids else ids
+        return SampledTurn(
+            token_ids=tuple(ids),
+            logprobs=tuple(row.logprobs),
+            text=self.tokenizer.decode(body, skip_special_tokens=False),
+            finish_reason=row.finish_reason or "length",
+        )
+
+
+def _default_eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """The tokenizer's EOS plus the generation config's (an int or a list of ints)."""
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    config = getattr(model, "generation_config", None)
+    configured = getattr(config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured is not None:
+        ids.update(int(i) for i in configured)
+    return ids
