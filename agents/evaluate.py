@@ -1,0 +1,395 @@
+"""Evaluate any policy on any corpus split: pass@1, pass@k, tool use, format errors, truncation.
+
+Usage::
+
+    python -m agents.evaluate --policy oracle --split test
+    python -m agents.evaluate --policy smollm2 --prompt react-plan-prefill --n 4 --k 2
+    python -m agents.evaluate --policy openai:http://localhost:8000/v1:Qwen/Qwen2.5-7B-Instruct
+
+``--policy`` is ``oracle``, ``naive`` or ``random`` (the scripted agents), ``smollm2`` (the
+bundled SmolLM2-135M-Instruct), any Hugging Face id or local model directory, or
+``openai:<base_url>:<model>`` (an OpenAI-compatible endpoint; the model is what follows
+the last colon). Each task is played ``n`` times, in lockstep groups, ``--batch-tasks``
+tasks at a time. pass@1 is averaged over the n runs; pass@k uses the unbiased estimator
+``1 - C(n-c, k) / C(n, k)`` of Chen et al. (2021).
+
+The output directory gets ``run.json`` (the configuration and the prompt variant),
+``trajectories.jsonl`` (appended after every batch, so an interrupted evaluation keeps what
+it finished; ``--resume`` skips the tasks already there), ``summary.json`` and
+``summary.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from agents.policy import Policy, SamplingParams
+from agents.prompts import PromptVariant, get_prompt
+from agents.rollout import EnvFactory, RolloutConfig, RolloutEngine, TextAction
+from agents.trajectory import Trajectory, load_jsonl, save_jsonl
+from webanchor_env.actions import ErrorCode
+from wiki_corpus.schema import Task
+
+SCRIPTED = ("oracle", "naive", "random")
+AGENTS = ("react", "anticipatory")
+FORMAT_ERRORS = frozenset(
+    code.value
+    for code in (
+        ErrorCode.INVALID_ACTION_TYPE,
+        ErrorCode.BINARY_ACTION,
+        ErrorCode.ACTION_TOO_LONG,
+        ErrorCode.EMPTY_ACTION,
+        ErrorCode.NO_ACTION,
+        ErrorCode.EMPTY_ANSWER,
+        ErrorCode.INVALID_JSON,
+        ErrorCode.INVALID_TOOL_CALL,
+        ErrorCode.UNKNOWN_TOOL,
+        ErrorCode.MISSING_ARGUMENT,
+        ErrorCode.INVALID_ARGUMENT,
+    )
+)
+"""Error codes that mean the agent did not write the action format (not e.g. a missing page)."""
+RUN_KEYS = ("policy", "corpus", "split", "n", "agent", "prompt", "horizon", "seed")
+"""Settings a resumed evaluation must share with the run it continues."""
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One evaluation; every field is a command-line option (``--batch-tasks`` ...)."""
+
+    policy: str = field(
+        default="oracle", metadata=_help("oracle|naive|random|smollm2|HF id|openai:URL:MODEL")
+    )
+    corpus: str = field(default="default", metadata=_help("bundled corpus name or directory"))
+    split: str = field(default="test", metadata=_help("train, dev or test"))
+    n: int = field(default=1, metadata=_help("runs per task"))
+    k: int = field(default=1, metadata=_help("k of pass@k (at most n)"))
+    agent: str = field(default="react", metadata=_help("react or anticipatory"))
+    prompt: str | None = field(default=None, metadata=_help("prompt variant (default per agent)"))
+    horizon: int = field(default=3, metadata=_help("predicted actions per turn (anticipatory)"))
+    batch_tasks: int = field(default=8, metadata=_help("tasks per lockstep rollout"))
+    max_turns: int = field(default=20, metadata=_help("assistant turns per episode"))
+    max_new_tokens: int = field(default=256, metadata=_help("tokens per turn"))
+    temperature: float = field(default=1.0, metadata=_help("sampling temperature (0: greedy)"))
+    top_p: float = field(default=1.0, metadata=_help("nucleus sampling mass"))
+    seed: int = field(default=0, metadata=_help("sampling seed"))
+    limit: int | None = field(default=None, metadata=_help("evaluate only the first N tasks"))
+    out: str = field(default="runs/eval", metadata=_help("output directory"))
+    resume: bool = field(default=False, metadata=_help("continue the run in --out"))
+    device: str | None = field(default=None, metadata=_help("cpu or cuda (default: cuda if any)"))
+    progress: bool = field(default=True, metadata=_help("show a progress bar"))
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or not 1 <= self.k <= self.n:
+            raise ValueError(f"Expected n >= 1 and 1 <= k <= n, got n={self.n}, k={self.k}.")
+        if self.agent not in AGENTS:
+            raise ValueError(f"Expected agent among {AGENTS}, got {self.agent!r}.")
+        if self.batch_tasks < 1:
+            raise ValueError(f"Expected batch_tasks >= 1, got {self.batch_tasks}.")
+
+
+# --- Metrics (pure) ---------------------------------------------------------------------------
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct: ``1 - C(n-c, k) / C(n, k)``."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"Expected 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}.")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return statistics.fmean(values) if values else 0.0
+
+
+def summarize(trajectories: Sequence[Trajectory], k: int = 1) -> dict[str, Any]:
+    """The metrics of a run: per-task pass@1 and pass@k, tool calls, turns, errors."""
+    by_task: dict[str, list[Trajectory]] = defaultdict(list)
+    for t in trajectories:
+        by_task[t.task_id].append(t)
+    counts = [(len(ts), sum(t.reward >= 1.0 for t in ts)) for ts in by_task.values()]
+    turns = [turn for t in trajectories for turn in t.turns if turn.observation is not None]
+    format_errors = sum(any(e in FORMAT_ERRORS for e in turn.errors) for turn in turns)
+    reasons = Counter(t.truncated_reason or "answered" for t in trajectories)
+    return {
+        "tasks": len(by_task),
+        "episodes": len(trajectories),
+        "pass@1": _mean(c / n for n, c in counts),
+        f"pass@{k}": _mean(pass_at_k(n, c, k) for n, c in counts if n >= k),
+        "mean_f1": _mean(float(t.rewards.get("f1", 0.0)) for t in trajectories),
+        "mean_search_calls": _mean(t.info.get("search_calls", 0) for t in trajectories),
+        "mean_visit_calls": _mean(t.info.get("visit_calls", 0) for t in trajectories),
+        "mean_turns": _mean(t.num_turns for t in trajectories),
+        "mean_policy_tokens": _mean(sum(t.action_mask) for t in trajectories),
+        "format_error_rate": format_errors / len(turns) if turns else 0.0,
+        "truncation_rate": _mean(float(not t.terminated) for t in trajectories),
+        "end_reasons": dict(sorted(reasons.items())),
+    }
+
+
+def markdown_table(summary: dict[str, Any], k: int) -> str:
+    """One-row markdown table of the headline metrics."""
+    m = summary["metrics"]
+    head = (
+        f"| policy | corpus | split | prompt | tasks | n | pass@1 | pass@{k} | search | visit "
+        "| turns | format err | truncated |"
+    )
+    row = (
+        f"| {summary['config']['policy']} | {summary['config']['corpus']} | "
+        f"{summary['config']['split']} | {summary['prompt']['name']} | {m['tasks']} | "
+        f"{summary['config']['n']} | {m['pass@1']:.3f} | {m[f'pass@{k}']:.3f} | "
+        f"{m['mean_search_calls']:.2f} | {m['mean_visit_calls']:.2f} | {m['mean_turns']:.2f} | "
+        f"{m['format_error_rate']:.3f} | {m['truncation_rate']:.3f} |"
+    )
+    rule = "|" + "---|" * (head.count("|") - 1)
+    return "\n".join([head, rule, row])
+
+
+# --- Building the pieces ----------------------------------------------------------------------
+
+
+def load_policy(
+    name: str,
+    tasks: Sequence[Task] = (),
+    *,
+    agent: str = "react",
+    horizon: int = 3,
+    seed: int = 0,
+    device: str | None = None,
+) -> Policy:
+    """The policy called ``name`` (see the module docstring); scripted ones are text-only."""
+    from agents import scripted
+
+    if name == "oracle" and agent == "anticipatory":
+        from agents.anticipatory import AnticipatoryOracle
+
+        return AnticipatoryOracle(tasks, horizon=horizon)
+    if name == "oracle":
+        return scripted.OraclePolicy(tasks)
+    if name == "naive":
+        return scripted.NaivePolicy()
+    if name == "random":
+        return scripted.RandomPolicy(seed=seed)
+    if name.startswith("openai:"):
+        from agents.openai_policy import OpenAIPolicy
+
+        base_url, _, model = name[len("openai:") :].rpartition(":")
+        if not base_url or not model:
+            raise ValueError(f"Expected openai:<base_url>:<model>, got {name!r}.")
+        return OpenAIPolicy(base_url=base_url, model=model)
+    from agents.hf_policy import HFPolicy
+
+    return HFPolicy.from_pretrained(None if name == "smollm2" else name, device=device)
+
+
+def rollout_config(config: EvalConfig) -> RolloutConfig:
+    """The rollout settings of an evaluation: agent kind, prompt, sampling, limits."""
+    params = SamplingParams(
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        seed=config.seed,
+    )
+    if config.agent == "anticipatory":
+        from agents.anticipatory import AnticipatoryReader, anticipatory_prompt
+
+        prompt: PromptVariant = (
+            get_prompt(config.prompt) if config.prompt else anticipatory_prompt(config.horizon)
+        )
+        reader: Any = AnticipatoryReader(config.horizon)
+    else:
+        prompt, reader = get_prompt(config.prompt or "react-plan"), TextAction()
+    return RolloutConfig(
+        group_size=config.n,
+        prompt=prompt,
+        params=params,
+        max_turns=config.max_turns,
+        reader=reader,
+        split=config.split,
+    )
+
+
+def env_factory(config: EvalConfig) -> EnvFactory:
+    """Environments over the configured corpus and split (one shared search backend)."""
+    import gymnasium as gym
+
+    import webanchor_env
+
+    def make() -> gym.Env:
+        return gym.make(
+            webanchor_env.ENV_ID,
+            corpus=config.corpus,
+            split=config.split,
+            max_episode_steps=config.max_turns,
+        )
+
+    return make
+
+
+# --- Running ----------------------------------------------------------------------------------
+
+
+def _open_run(out: Path, config: EvalConfig, prompt: PromptVariant) -> list[Trajectory]:
+    """Create the output directory, or check and reload it when resuming."""
+    run_file, traj_file = out / "run.json", out / "trajectories.jsonl"
+    record = {key: getattr(config, key) for key in RUN_KEYS}
+    record["prompt"] = prompt.name
+    if traj_file.exists() and not config.resume:
+        raise FileExistsError(
+            f"Expected an empty output directory, got {out} with trajectories in it "
+            "(pass --resume to continue that run, or another --out)."
+        )
+    done: list[Trajectory] = []
+    if config.resume and run_file.exists():
+        previous = json.loads(run_file.read_text(encoding="utf-8"))["run"]
+        changed = {k: (previous.get(k), v) for k, v in record.items() if previous.get(k) != v}
+        if changed:
+            raise ValueError(
+                f"Expected --resume with the settings of {out}, got changes {changed}."
+            )
+    if config.resume and traj_file.exists():
+        done = load_jsonl(traj_file, allow_partial_tail=True)
+        save_jsonl(traj_file, done)  # rewrite without an interrupted last line
+    out.mkdir(parents=True, exist_ok=True)
+    run = {"run": record, "config": asdict(config), "prompt_variant": prompt.to_json()}
+    run_file.write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+    return done
+
+
+def evaluate(
+    config: EvalConfig,
+    *,
+    policy: Policy | None = None,
+    make_env: EnvFactory | None = None,
+) -> dict[str, Any]:
+    """Run the evaluation and write its outputs; returns the summary.
+
+    ``policy`` and ``make_env`` replace the ones named by the configuration (tests pass a
+    tiny model or a small corpus this way; the summary still records ``config.policy``).
+    """
+    started = time.perf_counter()
+    out = Path(config.out)
+    rollout = rollout_config(config)
+    done = _open_run(out, config, rollout.prompt)
+    make_env = make_env or env_factory(config)
+    probe = make_env()
+    tasks = list(probe.unwrapped.tasks(config.split))[: config.limit]
+    probe.close()
+    if policy is None:
+        policy = load_policy(
+            config.policy,
+            tasks,
+            agent=config.agent,
+            horizon=config.horizon,
+            seed=config.seed,
+            device=config.device,
+        )
+    elif hasattr(policy, "bind_tasks"):
+        policy.bind_tasks(tasks)
+    with RolloutEngine(policy, make_env, rollout) as engine:
+        trajectories = _run_batches(engine, config, tasks, done, out)
+    summary = {
+        "config": asdict(config),
+        "prompt": rollout.prompt.to_json(),
+        "metrics": summarize(trajectories, config.k),
+        "seconds": round(time.perf_counter() - started, 3),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (out / "summary.md").write_text(markdown_table(summary, config.k) + "\n", encoding="utf-8")
+    return summary
+
+
+def _run_batches(
+    engine: RolloutEngine,
+    config: EvalConfig,
+    tasks: Sequence[Task],
+    done: list[Trajectory],
+    out: Path,
+) -> list[Trajectory]:
+    """Play the tasks not finished yet, appending each batch's trajectories to the file."""
+    from tqdm.auto import tqdm
+
+    counts = Counter(t.task_id for t in done)
+    wanted = {t.id for t in tasks}
+    kept = [t for t in done if t.task_id in wanted and counts[t.task_id] >= config.n]
+    finished = {t.task_id for t in kept}
+    todo = [(i, t) for i, t in enumerate(tasks) if t.id not in finished]
+    bar = tqdm(
+        total=len(tasks) * config.n,
+        initial=len(finished) * config.n,
+        unit="episode",
+        desc=f"{config.policy} on {config.split}",
+        disable=not config.progress,
+        file=sys.stderr,
+    )
+    results = list(kept)
+    with bar:
+        for start in range(0, len(todo), config.batch_tasks):
+            batch = todo[start : start + config.batch_tasks]
+            trajectories = engine.run(
+                [t.id for _, t in batch],
+                group_ids=[i for i, _ in batch],
+                on_finish=lambda _: bar.update(1),
+            )
+            save_jsonl(out / "trajectories.jsonl", trajectories, append=True)
+            results.extend(trajectories)
+            bar.set_postfix(pass1=f"{summarize(results)['pass@1']:.3f}")
+    return results
+
+
+# --- Command line -----------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Options generated from :class:`EvalConfig`'s fields and their help texts."""
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.evaluate", description=__doc__.split("\n\n")[0]
+    )
+    for f in fields(EvalConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
+        if isinstance(f.default, bool):
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text
+            )
+        else:
+            parser.add_argument(
+                flag, type=_kind(f.default, f.type), default=f.default, help=help_text
+            )
+    return parser
+
+
+def _kind(default: Any, annotation: Any) -> Callable[[str], Any]:
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return type(default)
+    return int if "int" in str(annotation) else str
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = EvalConfig(**vars(_parser().parse_args(argv)))
+    summary = evaluate(config)
+    print(markdown_table(summary, config.k))
+    print(f"Wrote {Path(config.out) / 'summary.json'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,323 @@
+"""Scripted agents behind the policy interface: the gold-path oracle, a naive and a random agent.
+
+They are :class:`agents.policy.Policy` objects, so the rollout engine and ``agents.evaluate``
+run them exactly as they run an LLM. Each reads the conversation of a request (the
+question, the turn index, the tool responses so far), picks one action, writes it in the
+action grammar and, when it has a tokenizer, returns the canonical tokenization of that text
+(no log-probabilities). That makes them the reference for the engine's token-exactness:
+their trajectories must equal the chat template of the final conversation token for token.
+
+* :class:`OraclePolicy` replays the gold actions of the task, one a turn; its first turn
+  carries a short plan. The task is found from the question in the conversation among the
+  tasks given to :meth:`OraclePolicy.bind_tasks` (an oracle is privileged by design).
+* :class:`NaivePolicy` searches the question, reads the top result and answers with its
+  title: a floor that any learning agent should beat.
+* :class:`RandomPolicy` searches random words, visits random links and answers at random.
+* :class:`ReplayPolicy` writes the turns of saved trajectories again (replaying a run).
+
+A prefilled turn start (``PromptVariant.first_prefill``/``later_prefill``) is honoured: the
+agent writes only what follows it, switching to the ``<tool_call>`` form of an action (an
+answer becomes ``{"name": "answer", ...}``) when the prefill opens a tool call.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agents.policy import GenerationRequest, SampledTurn, SamplingParams
+from wiki_corpus.schema import Task, url_to_title
+
+_LINK = re.compile(r"\[([^\]\n]+)\]\((https://wiki\.local/wiki/\S+?)\)(?=\s|$)")
+_BARE_URL = re.compile(r"https://wiki\.local/wiki/[^\s<>\"'\]]+")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
+
+
+# --- Reading a conversation -------------------------------------------------------------------
+
+
+def turn_index(messages: Sequence[Mapping[str, str]]) -> int:
+    """The index of the assistant turn to write next (0 = the plan turn)."""
+    return sum(1 for m in messages if m.get("role") == "assistant")
+
+
+def question_message(messages: Sequence[Mapping[str, str]]) -> str:
+    """The first user message (the question as the prompt worded it)."""
+    return next((m["content"] for m in messages if m.get("role") == "user"), "")
+
+
+def observations(messages: Sequence[Mapping[str, str]]) -> list[str]:
+    """The tool-response messages so far, oldest first."""
+    return [
+        m["content"]
+        for i, m in enumerate(messages)
+        if m.get("role") in ("user", "tool")
+        and any(p.get("role") == "assistant" for p in messages[:i])
+    ]
+
+
+def links(text: str) -> list[tuple[str, str]]:
+    """``(title, url)`` of the search-result links in a tool response, in order."""
+    found = [(m.group(1), m.group(2)) for m in _LINK.finditer(text)]
+    if found:
+        return found
+    return [(url_to_title(u) or u, u) for u in _BARE_URL.findall(text)]
+
+
+# --- Writing actions --------------------------------------------------------------------------
+
+
+def tool_call_text(action: Mapping[str, Any]) -> str:
+    """``<tool_call>{json}</tool_call>``; an answer too can be written this way."""
+    body = {"name": action["name"], "arguments": action.get("arguments", {})}
+    return f"<tool_call>{json.dumps(body, ensure_ascii=False)}</tool_call>"
+
+
+def action_text(action: Mapping[str, Any]) -> str:
+    """An action in the grammar's preferred form: a tool call, or ``<answer>…</answer>``."""
+    if action["name"] == "answer":
+        return f"<answer>{action['arguments']['answer']}</answer>"
+    return tool_call_text(action)
+
+
+def answer_action(answer: str) -> dict[str, Any]:
+    return {"name": "answer", "arguments": {"answer": answer}}
+
+
+def after_prefill(prefill: str, text: str, action: Mapping[str, Any] | None = None) -> str:
+    """What to write after ``prefill`` so that the turn reads as ``text``.
+
+    When ``text`` does not start with the prefill but the tool-call form of ``action`` does,
+    the tool-call form is used; otherwise the text is written as is after the prefill.
+    """
+    if text.startswith(prefill):
+        return text[len(prefill) :]
+    if action is not None:
+        call = tool_call_text(action)
+        if call.startswith(prefill):
+            return call[len(prefill) :]
+    return text
+
+
+@dataclass(frozen=True)
+class Move:
+    """What a scripted agent does in one turn: an optional plan and one action."""
+
+    action: dict[str, Any]
+    plan: str | None = None
+
+    def text(self) -> str:
+        plan = f"<plan>{self.plan}</plan>\n" if self.plan is not None else ""
+        return plan + action_text(self.action)
+
+
+# --- The base ---------------------------------------------------------------------------------
+
+
+class ScriptedPolicy:
+    """A policy whose turns are computed from the conversation; subclasses define :meth:`move`.
+
+    With a tokenizer, ``token_ids`` is the canonical tokenization of the text (cut at
+    ``max_new_tokens``, then ``finish_reason="length"``); ``end_with_eos`` appends the EOS
+    token as a model would. Without one, turns are text only.
+    """
+
+    def __init__(self, tokenizer: Any = None, *, end_with_eos: bool = False) -> None:
+        self.tokenizer = tokenizer
+        self.end_with_eos = end_with_eos
+
+    def move(self, request: GenerationRequest) -> Move:
+        raise NotImplementedError
+
+    def write(self, move: Move, request: GenerationRequest) -> str:
+        """The text after the request's prefill that carries out ``move``."""
+        return after_prefill(request.prefill, move.text(), move.action)
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[SampledTurn]:
+        return [self._turn(self.write(self.move(r), r), params) for r in requests]
+
+    def _turn(self, text: str, params: SamplingParams) -> SampledTurn:
+        if self.tokenizer is None:
+            return SampledTurn((), None, text, "stop")
+        ids = list(self.tokenizer.encode(text, add_special_tokens=False))
+        if len(ids) > params.max_new_tokens:
+            ids = ids[: params.max_new_tokens]
+            cut = self.tokenizer.decode(ids, skip_special_tokens=False)
+            return SampledTurn(tuple(ids), None, cut, "length")
+        if self.end_with_eos and len(ids) < params.max_new_tokens:
+            ids.append(self.tokenizer.eos_token_id)
+        return SampledTurn(tuple(ids), None, text, "stop")
+
+
+class TaskBook:
+    """Finds the task of a conversation from its question among the bound tasks."""
+
+    def __init__(self, tasks: Iterable[Task] = ()) -> None:
+        self._by_question: dict[str, Task] = {}
+        self._cache: dict[str, Task] = {}
+        self.add(tasks)
+
+    def add(self, tasks: Iterable[Task]) -> None:
+        for task in tasks:
+            self._by_question[task.question] = task
+        self._cache.clear()
+
+    def find(self, messages: Sequence[Mapping[str, str]]) -> Task:
+        content = question_message(messages)
+        task = self._cache.get(content) or self._by_question.get(content)
+        if task is None:  # the prompt wraps the question ("Question: …"): longest contained
+            inside = [t for q, t in self._by_question.items() if q and q in content]
+            if not inside:
+                raise LookupError(
+                    f"Expected the question {content[:120]!r} among the "
+                    f"{len(self._by_question)} bound tasks, found none (call bind_tasks())."
+                )
+            task = max(inside, key=lambda t: len(t.question))
+        self._cache[content] = task
+        return task
+
+
+# --- The agents -------------------------------------------------------------------------------
+
+
+def gold_plan(actions: Sequence[Mapping[str, Any]]) -> str:
+    """A short numbered plan that describes the gold actions."""
+    steps = []
+    for action in actions:
+        arguments = action.get("arguments", {})
+        if action["name"] == "search":
+            steps.append(f"Search for {', '.join(map(str, arguments.get('query', [])))}.")
+        elif action["name"] == "visit":
+            titles = [url_to_title(u) or u for u in arguments.get("url", [])]
+            steps.append(f"Read {', '.join(titles)} to find {arguments.get('goal', 'the fact')}.")
+        else:
+            steps.append("Answer.")
+    return " ".join(f"{i}. {s}" for i, s in enumerate(steps, start=1))
+
+
+class OraclePolicy(ScriptedPolicy):
+    """Replays the gold path: gold action k at turn k, a plan in the first turn."""
+
+    def __init__(
+        self, tasks: Iterable[Task] = (), tokenizer: Any = None, *, end_with_eos: bool = False
+    ) -> None:
+        super().__init__(tokenizer, end_with_eos=end_with_eos)
+        self.book = TaskBook(tasks)
+
+    def bind_tasks(self, tasks: Iterable[Task]) -> OraclePolicy:
+        """Make these tasks known (the oracle reads their gold actions)."""
+        self.book.add(tasks)
+        return self
+
+    def gold_actions(self, task: Task) -> tuple[dict[str, Any], ...]:
+        """The task's gold actions, ending with its answer."""
+        actions = tuple(dict(a) for a in task.gold.actions)
+        if not actions or actions[-1].get("name") != "answer":
+            actions += (answer_action(task.answer),)
+        return actions
+
+    def move(self, request: GenerationRequest) -> Move:
+        actions = self.gold_actions(self.book.find(request.messages))
+        turn = turn_index(request.messages)
+        action = actions[min(turn, len(actions) - 1)]
+        return Move(action, gold_plan(actions) if turn == 0 else None)
+
+
+NAIVE_PLAN = "1. Search the question. 2. Read the top result. 3. Answer with its title."
+
+
+class NaivePolicy(ScriptedPolicy):
+    """Searches the question, reads the top result, answers with that page's title."""
+
+    def move(self, request: GenerationRequest) -> Move:
+        question = question_message(request.messages)
+        seen = observations(request.messages)
+        turn = turn_index(request.messages)
+        if turn == 0:
+            return Move({"name": "search", "arguments": {"query": [question]}}, NAIVE_PLAN)
+        hits = links(seen[0]) if seen else []
+        if turn == 1 and hits:
+            arguments = {"url": [hits[0][1]], "goal": question}
+            return Move({"name": "visit", "arguments": arguments})
+        return Move(answer_action(hits[0][0] if hits else "unknown"))
+
+
+class RandomPolicy(ScriptedPolicy):
+    """Random valid actions: searches random words, visits random links, answers at random.
+
+    Reproducible: the stream of a turn is seeded by the request's seed when it has one, else
+    by ``seed``, the question and the turn index.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any = None,
+        *,
+        seed: int = 0,
+        answer_prob: float = 0.25,
+        end_with_eos: bool = False,
+    ) -> None:
+        super().__init__(tokenizer, end_with_eos=end_with_eos)
+        self.seed = seed
+        self.answer_prob = answer_prob
+
+    def move(self, request: GenerationRequest) -> Move:
+        question = question_message(request.messages)
+        turn = turn_index(request.messages)
+        seen = observations(request.messages)
+        key = request.seed
+        if key is None:
+            key = zlib.crc32(f"{self.seed}|{turn}|{question}".encode())
+        rng = random.Random(key)
+        words = _WORD.findall(" ".join([question, *seen])) or ["wiki"]
+        urls = [url for text in seen for _, url in links(text)]
+        plan = "1. Look around. 2. Answer." if turn == 0 else None
+        roll = rng.random()
+        if turn > 0 and roll < self.answer_prob:
+            return Move(answer_action(rng.choice(words)), plan)
+        if urls and roll < 0.6:
+            return Move(
+                {"name": "visit", "arguments": {"url": [rng.choice(urls)], "goal": "facts"}}
+            )
+        query = " ".join(rng.sample(words, k=min(len(words), rng.randint(1, 3))))
+        return Move({"name": "search", "arguments": {"query": [query]}}, plan)
+
+
+class ReplayPolicy(ScriptedPolicy):
+    """Replays recorded trajectories: turn k of an episode writes the recorded turn k again.
+
+    Episodes are matched by their question (the first user message); the ``sample``-th
+    request of a question in a turn replays the ``sample``-th recorded trajectory of it, in
+    the order given. Past the recorded turns it answers "unknown". Useful to re-run a saved
+    run against a changed environment, or to check that a run reproduces.
+    """
+
+    def __init__(self, trajectories: Iterable[Any], tokenizer: Any = None) -> None:
+        super().__init__(tokenizer)
+        self._turns: dict[str, list[list[str]]] = {}
+        for t in trajectories:
+            question = question_message(t.messages)
+            self._turns.setdefault(question, []).append(
+                [turn.text[len(turn.prefill) :] for turn in t.turns]
+            )
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[SampledTurn]:
+        seen: dict[tuple[str, int], int] = {}
+        out = []
+        for request in requests:
+            question, turn = question_message(request.messages), turn_index(request.messages)
+            sample = seen[question, turn] = seen.get((question, turn), -1) + 1
+            episodes = self._turns.get(question, [])
+            recorded = episodes[sample % len(episodes)] if episodes else []
+            text = recorded[turn] if turn < len(recorded) else "<answer>unknown</answer>"
+            out.append(self._turn(text, params))
+        return out
