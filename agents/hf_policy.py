@@ -2,7 +2,10 @@
 
 ``HFPolicy.generate`` samples one assistant turn for every request at once: it left-pads
 the prompts, runs one prefill forward pass (attention mask + position ids, so padding
-does not change a row), then decodes token by token with the KV cache. Each row samples
+does not change a row), then decodes token by token with the KV cache. When the rows
+share a long common prefix (episodes of one task: same system prompt and question), the
+prefix is prefilled once at batch size 1, its cache is repeated for every row, and only
+each row's own suffix is prefilled (see :func:`shared_prefix_length`). Each row samples
 from its own seeded random stream, stops on its own (EOS, a stop string, or the per-turn
 limit) and is dropped from the batch and the cache when it does. The loop is written
 here rather than with ``model.generate`` because the rollout engine needs the exact
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.cache_utils import Cache, DynamicLayer
 
 from agents.policy import (
     FinishReason,
@@ -52,6 +56,33 @@ def left_pad(
         mask[row, width - len(prompt) :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, T]
     return ids.to(device), mask.to(device), positions.to(device)
+
+
+def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
+    """Length of the common prefix of ``prompts``, leaving every prompt a non-empty suffix.
+
+    Each row needs at least one token of its own in the suffix prefill, whose logits give
+    its first sampled token, so the result is at most ``min(len(p)) - 1``.
+    """
+    first = prompts[0]
+    length = min(len(p) for p in prompts) - 1
+    for prompt in prompts[1:]:
+        length = next((i for i in range(length) if prompt[i] != first[i]), length)
+    return max(length, 0)
+
+
+def left_pad_after_prefix(
+    suffixes: Sequence[Sequence[int]], prefix_length: int, pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Left-pad suffixes that follow a cached prefix of ``prefix_length`` tokens.
+
+    Returns ``(input_ids [B, S], attention_mask [B, P + S], position_ids [B, S])``: the
+    mask is ``[1] * P + [0] * pad + [1] * len`` and a row's suffix positions continue
+    its prefix (``P + arange(len)``), so each row sees what it would see unpadded.
+    """
+    ids, mask, positions = left_pad(suffixes, pad_id, device)
+    prefix_mask = mask.new_ones((len(suffixes), prefix_length))
+    return ids, torch.cat([prefix_mask, mask], dim=-1), positions + prefix_length
 
 
 CDF_BLOCK = 256
@@ -138,6 +169,10 @@ class HFPolicy:
         eos_token_ids: tokens that end a turn; default: the tokenizer's EOS plus the
             model's ``generation_config.eos_token_id`` (e.g. ``<|im_end|>``).
         max_batch_size: at most this many rows per forward pass (None: all requests).
+        share_prefix: prefill the common prefix of a batch's prompts once and repeat its
+            KV cache for every row, when it is at least ``min_shared_prefix`` tokens long
+            (False: prefill every full prompt, as a batch).
+        min_shared_prefix: the shortest common prefix worth an extra forward pass.
     """
 
     def __init__(
@@ -147,8 +182,12 @@ class HFPolicy:
         *,
         eos_token_ids: Sequence[int] | None = None,
         max_batch_size: int | None = None,
+        share_prefix: bool = True,
+        min_shared_prefix: int = 32,
     ) -> None:
         self.model = model
+        self.share_prefix = share_prefix
+        self.min_shared_prefix = min_shared_prefix
         self.tokenizer = tokenizer
         self.eos_token_ids = frozenset(eos_token_ids or _default_eos_ids(model, tokenizer))
         self.max_batch_size = max_batch_size
@@ -163,12 +202,13 @@ class HFPolicy:
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
         max_batch_size: int | None = None,
+        share_prefix: bool = True,
     ) -> HFPolicy:
         """Load a model with :func:`agents.models.load_model_and_tokenizer` (None: SmolLM2)."""
         from agents.models import load_model_and_tokenizer
 
         model, tokenizer = load_model_and_tokenizer(name_or_path, device=device, dtype=dtype)
-        return cls(model, tokenizer, max_batch_size=max_batch_size)
+        return cls(model, tokenizer, max_batch_size=max_batch_size, share_prefix=share_prefix)
 
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
@@ -200,19 +240,9 @@ class HFPolicy:
     ) -> list[SampledTurn]:
         """Prefill all rows, then decode step by step, dropping rows as they finish."""
         device = self.model.device
-        prompts = [r.prompt_ids for r in requests]
-        input_ids, mask, positions = left_pad(prompts, self.pad_token_id, device)
-        out = self.model(
-            input_ids=input_ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        cache, logits = out.past_key_values, out.logits[:, -1, :]  # [B, V]
+        cache, logits, mask, next_pos = self._prefill([r.prompt_ids for r in requests])
         rows = [_Row() for _ in requests]
         active = list(range(len(requests)))  # active[k]: request of cache row k
-        next_pos = positions[:, -1] + 1  # [B]
         for step in range(params.max_new_tokens):
             tokens, logps = sample_tokens(logits, params, [generators[i] for i in active])
             last = step == params.max_new_tokens - 1
@@ -235,6 +265,46 @@ class HFPolicy:
             cache, logits = out.past_key_values, out.logits[:, -1, :]
             next_pos = next_pos + 1
         return [self._to_turn(row) for row in rows]
+
+    def _prefill(
+        self, prompts: list[tuple[int, ...]]
+    ) -> tuple[Cache, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the prompts through the model; return ``(cache, logits, mask, next_pos)``.
+
+        ``logits`` [B, V] predict each row's first new token, ``mask`` [B, T] is the
+        attention mask over the cache and ``next_pos`` [B] the position of that token.
+        """
+        device = self.model.device
+        shared = shared_prefix_length(prompts) if self.share_prefix and len(prompts) > 1 else 0
+        if shared >= max(self.min_shared_prefix, 1):
+            prefix = torch.tensor([prompts[0][:shared]], dtype=torch.long, device=device)
+            out = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1)
+            cache = out.past_key_values
+            if all(type(layer) is DynamicLayer for layer in getattr(cache, "layers", ())):
+                cache.batch_repeat_interleave(len(prompts))  # [1, ...] -> [B, ...]
+                suffixes = [p[shared:] for p in prompts]
+                ids, mask, positions = left_pad_after_prefix(
+                    suffixes, shared, self.pad_token_id, device
+                )
+                out = self.model(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    past_key_values=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+                return out.past_key_values, out.logits[:, -1, :], mask, positions[:, -1] + 1
+            # Other cache layouts (sliding windows, ...): fall back to full prompts.
+        ids, mask, positions = left_pad(prompts, self.pad_token_id, device)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        return out.past_key_values, out.logits[:, -1, :], mask, positions[:, -1] + 1
 
     def _record(
         self,

@@ -12,7 +12,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
-from agents.hf_policy import HFPolicy, invert_cdf, left_pad, sample_tokens
+from agents.hf_policy import (
+    HFPolicy,
+    invert_cdf,
+    left_pad,
+    left_pad_after_prefix,
+    sample_tokens,
+    shared_prefix_length,
+)
 from agents.policy import GenerationRequest, Policy, SampledTurn, SamplingParams
 from agents.testing import smollm2_tokenizer, tiny_causal_lm
 
@@ -218,6 +225,111 @@ def test_model_mode_is_restored_and_empty_prompts_are_refused(policy, requests_)
         policy.model.eval()
     with pytest.raises(ValueError, match="non-empty prompt_ids"):
         policy.generate([GenerationRequest(prompt_ids=())], FREE)
+
+
+SYSTEM = (
+    "You answer questions about a small wiki. Search, visit pages, then answer inside "
+    "<answer></answer> tags. Cite the page you used and keep the answer short."
+)
+
+
+@pytest.fixture(scope="module")
+def shared_requests(tokenizer) -> list[GenerationRequest]:
+    """Prompts sharing a long system prompt + question, then different histories."""
+    base = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTIONS[1]}]
+    histories = [[], [{"role": "assistant", "content": "Let me search."}]]
+    histories += [
+        [
+            {"role": "assistant", "content": f"<search>{q}</search>"},
+            {"role": "user", "content": f"Result {k}: " + "river port " * k},
+        ]
+        for k, q in enumerate(QUESTIONS[:3], start=1)
+    ]
+    out = []
+    for history in histories:
+        ids = tokenizer.apply_chat_template(
+            base + history, add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        out.append(GenerationRequest(prompt_ids=tuple(ids)))
+    assert shared_prefix_length([r.prompt_ids for r in out]) >= 32
+    return out
+
+
+def test_shared_prefix_length_leaves_every_row_a_token():
+    assert shared_prefix_length([(1, 2, 3, 4), (1, 2, 5), (1, 2, 3)]) == 2
+    assert shared_prefix_length([(1, 2, 3), (1, 2, 3)]) == 2  # identical: re-feed the last
+    assert shared_prefix_length([(1, 2, 3), (1, 2)]) == 1  # a prompt that is a prefix
+    assert shared_prefix_length([(1,), (1,)]) == 0
+    assert shared_prefix_length([(5, 2), (6, 2)]) == 0
+
+
+def test_suffix_padding_after_a_prefix_continues_positions():
+    ids, mask, positions = left_pad_after_prefix([(7, 8, 9), (4,)], 5, 0, torch.device("cpu"))
+    assert ids.tolist() == [[7, 8, 9], [0, 0, 4]]
+    assert mask.tolist() == [[1] * 5 + [1, 1, 1], [1] * 5 + [0, 0, 1]]
+    assert positions[0].tolist() == [5, 6, 7]
+    assert positions[1, -1].item() == 5
+
+
+def shared_batches(shared_requests):
+    """Shared prefix + different suffixes; identical prompts; both mixed in one batch."""
+    same = [shared_requests[3]] * 4
+    return {"suffixes": shared_requests, "identical": same, "mixed": shared_requests[2:] + same}
+
+
+@pytest.mark.parametrize("batch", ["suffixes", "identical", "mixed"])
+@pytest.mark.parametrize(("temperature", "top_p"), [(1.0, 1.0), (0.7, 0.9)])
+def test_shared_prefix_logprobs_equal_a_full_forward_pass(
+    policy, shared_requests, batch, temperature, top_p
+):
+    requests = shared_batches(shared_requests)[batch]
+    params = SamplingParams(max_new_tokens=12, temperature=temperature, top_p=top_p, seed=3)
+    turns = policy.generate(requests, params)
+    for request, turn in zip(requests, turns):
+        expected = full_logp(policy.model, request.prompt_ids, turn.token_ids, temperature)
+        torch.testing.assert_close(torch.tensor(turn.logprobs), expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("batch", ["suffixes", "identical", "mixed"])
+def test_shared_prefix_samples_like_full_prefill(policy, shared_requests, batch):
+    requests = shared_batches(shared_requests)[batch]
+    plain = HFPolicy(policy.model, policy.tokenizer, share_prefix=False)
+    for params in (FREE, SamplingParams(max_new_tokens=16, temperature=0.8, top_p=0.9, seed=5)):
+        shared = policy.generate(requests, params)
+        reference = plain.generate(requests, params)
+        assert [t.token_ids for t in shared] == [t.token_ids for t in reference]
+        for got, want in zip(shared, reference):
+            assert got.logprobs == pytest.approx(want.logprobs, abs=1e-4)
+            assert got.finish_reason == want.finish_reason
+
+
+def test_shared_prefix_survives_rows_leaving_the_batch(policy, shared_requests):
+    """Stops drop rows from the repeated prefix cache; the others go on unchanged."""
+    reference = policy.generate(shared_requests, FREE)
+    custom = HFPolicy(policy.model, policy.tokenizer, eos_token_ids=[reference[1].token_ids[3]])
+    turns = custom.generate(shared_requests, FREE)
+    for got, want in zip(turns, reference):
+        assert got.token_ids == want.token_ids[: len(got.token_ids)]
+    assert turns[1].finish_reason == "stop"
+    assert len(turns[1].token_ids) <= 4
+
+
+def test_short_common_prefix_uses_the_full_prefill(policy, shared_requests, requests_):
+    """Below min_shared_prefix, or with sharing off, prompts are prefilled whole."""
+    calls = []
+    handle = policy.model.register_forward_pre_hook(
+        lambda _m, _a, kw: calls.append(kw["input_ids"].shape), with_kwargs=True
+    )
+    try:
+        policy.generate(requests_, SamplingParams(max_new_tokens=1, seed=0))
+        assert calls[0][0] == len(requests_)
+        calls.clear()
+        policy.generate(shared_requests, SamplingParams(max_new_tokens=1, seed=0))
+        prefix = shared_prefix_length([r.prompt_ids for r in shared_requests])
+        assert calls[0] == (1, prefix)
+        assert calls[1][0] == len(shared_requests)
+    finally:
+        handle.remove()
 
 
 def test_sampling_params_are_validated():
