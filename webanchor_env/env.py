@@ -211,6 +211,8 @@ class WikiEnv(gym.Env[str, str]):
     * `render_mode`: None or "ansi" (`render()` returns the transcript so far).
     * `backend`: a ready `WikiBackend` to share (otherwise one is loaded, and memoized per
       process, with `embedding_model`, `index_type`, `cache_dir`, `show_progress`).
+    * `search_url`: the address of a running `python -m webanchor_env.serve`; the env then
+      searches and visits through that service and loads no index of its own.
 
     In `gym.vector.SyncVectorEnv` observations batch as a tuple of strings; in
     `AsyncVectorEnv` as a NumPy array of strings (shared memory) or, with
@@ -244,6 +246,7 @@ class WikiEnv(gym.Env[str, str]):
         index_type: str = "flat",
         cache_dir: str | os.PathLike[str] | None = None,
         show_progress: bool = True,
+        search_url: str | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -265,6 +268,10 @@ class WikiEnv(gym.Env[str, str]):
         )
         self.render_mode = render_mode
         self.privileged_info = privileged_info
+        if backend is None and search_url is not None:
+            from webanchor_env.remote import RemoteSearchBackend  # no index in this process
+
+            backend = RemoteSearchBackend(search_url)
         if backend is None:
             from webanchor_env.backend import get_backend  # loads torch, FAISS, the index
 

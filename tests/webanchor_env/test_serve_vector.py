@@ -79,3 +79,16 @@ def test_sb3_subprocess_workers_search_and_embed_through_the_service(server):
     after = server.stats.snapshot()
     assert after["search_requests"] >= stats["search_requests"] + 2
     assert after["texts_embedded"] > stats["texts_embedded"]  # workers hold no model
+
+
+def test_gym_make_takes_the_service_address(server):
+    before = server.stats.snapshot()["search_requests"]
+    env = gym.make(webanchor_env.ENV_ID, search_url=server.url, split="train")
+    try:
+        assert isinstance(env.unwrapped.backend, RemoteSearchBackend)
+        env.reset(seed=0)
+        observation, *_ = env.step(SEARCH)
+        assert "Lumen Tower" in observation
+        assert server.stats.snapshot()["search_requests"] > before
+    finally:
+        env.close()
