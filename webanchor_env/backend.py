@@ -265,6 +265,10 @@ class WikiBackend:
         """Seconds per build phase (wall, and ``<phase>_cpu``) when this backend built its
         index; empty when it was loaded from the cache."""
 
+    def __deepcopy__(self, memo: dict) -> WikiBackend:
+        """A backend is shared, never copied: Gymnasium deep-copies env specs and kwargs."""
+        return self
+
     @classmethod
     def open(
         cls,

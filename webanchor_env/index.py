@@ -185,6 +185,7 @@ class SearchIndex:
         self.page_start = np.searchsorted(page_of, np.arange(len(self.pages) + 1))  # [pages+1]
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, int], tuple[Hit, ...]] = OrderedDict()
+        self._goal_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -232,9 +233,10 @@ class SearchIndex:
     # ----------------------------------------------------------------- search
 
     def clear_cache(self) -> None:
-        """Forget cached query results."""
+        """Forget cached query results and goal embeddings."""
         with self._lock:
             self._cache.clear()
+            self._goal_cache.clear()
 
     def search(self, queries: str | Sequence[str], top_k: int = 5) -> list[list[Hit]]:
         """The ``top_k`` best pages per query, each with its best passage as snippet.
@@ -322,6 +324,20 @@ class SearchIndex:
 
     # ----------------------------------------------------------------- goal mode
 
+    def _goal_vector(self, goal: str) -> np.ndarray:
+        """The goal's embedding; rollouts of one task repeat goals, so recent ones are kept."""
+        with self._lock:
+            vector = self._goal_cache.get(goal)
+            if vector is not None:
+                self._goal_cache.move_to_end(goal)
+                return vector
+        vector = self.encoder.encode([goal])[0]
+        with self._lock:
+            self._goal_cache[goal] = vector
+            while len(self._goal_cache) > self.cache_size:
+                self._goal_cache.popitem(last=False)
+        return vector
+
     def page_passages(self, page: int) -> range:
         """Positions of one page's passages (they are contiguous)."""
         return range(int(self.page_start[page]), int(self.page_start[page + 1]))
@@ -337,7 +353,7 @@ class SearchIndex:
         text, _ = clean_query(goal)
         if not text:
             return [(i, 0.0) for i in span]
-        goal_vec = self.encoder.encode([text])[0]  # [D]
+        goal_vec = self._goal_vector(text)  # [D]
         vectors = self.faiss_index.reconstruct_n(span.start, len(span))  # [n, D]
         sims = vectors @ goal_vec  # [n]
         order = np.argsort(-sims, kind="stable")

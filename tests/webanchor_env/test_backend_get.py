@@ -74,3 +74,23 @@ def test_default_model_loads_from_its_package_without_network(
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert str(default_model_path()).endswith("model")
     assert model_name(None) == model_name("sentence-transformers/all-MiniLM-L6-v2") == DEFAULT_MODEL
+
+
+def test_query_encodes_run_on_one_thread_and_restore_it(tiny_backend: WikiBackend) -> None:
+    import torch
+
+    encoder = tiny_backend.index.encoder
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    with encoder.thread_limit(3):
+        seen.append(torch.get_num_threads())
+    with encoder.thread_limit(10_000):  # an index build keeps the process setting
+        seen.append(torch.get_num_threads())
+    assert seen == [min(before, encoder.query_threads), before]
+    assert torch.get_num_threads() == before
+
+
+def test_deepcopy_shares_the_backend(tiny_backend):
+    import copy
+
+    assert copy.deepcopy({"backend": tiny_backend})["backend"] is tiny_backend

@@ -93,3 +93,5 @@ def test_goal_ranking_reuses_stored_vectors(tiny_backend: WikiBackend) -> None:
     assert encoder.texts_encoded == texts + 1  # the goal only, not the page
     assert sorted(pos for pos, _ in ranked) == list(tiny_backend.index.page_passages(page))
     assert "pendulum" in tiny_backend.index.passages[ranked[0][0]].text
+    again = tiny_backend.index.rank_page_passages(page, "pendulum under the observation deck")
+    assert again == ranked and encoder.texts_encoded == texts + 1  # the goal was cached
