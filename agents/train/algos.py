@@ -1,0 +1,120 @@
+"""The algorithms as small stage descriptions: which steps, which reward, which rollouts.
+
+Every GRPO variant is one or two :class:`Stage` s run one after the other with one
+policy. A stage says which tokens the loss touches (a
+:class:`~agents.grpo.StepSelector`), where the reward comes from
+(:class:`RewardSource`), and whether rollouts stop after the plan turn. Nothing here
+runs anything; :mod:`agents.train.trainer` executes the stages.
+
+========================  =====================================  ===================
+algorithm                 stage 1                                stage 2
+========================  =====================================  ===================
+grpo                      (none)                                 all steps, 0/1
+first-step-grpo           whole trajectories, first step, 0/1    all steps, 0/1
+anchor-grpo               plans only, plan tokens, rubric reward all steps, 0/1
+last-step-grpo            whole trajectories, last step, 0/1     all steps, 0/1
+random-step-grpo          whole trajectories, random step, 0/1   all steps, 0/1
+========================  =====================================  ===================
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass
+
+from agents.grpo import AllSteps, FirstStep, LastStep, RandomStep, StepSelector
+from agents.train.config import Algo, StageSettings, TrainConfig
+
+
+class RewardSource(str, enum.Enum):
+    """Where a stage's reward comes from."""
+
+    OUTCOME = "outcome"
+    """The environment's 0/1 exact-match reward of the whole trajectory."""
+    PLAN_RUBRIC = "plan-rubric"
+    """The plan-rubric judge's score of the first turn, R in [0, 1]."""
+
+
+class StepChoice(str, enum.Enum):
+    """Which steps of each trajectory the loss covers."""
+
+    ALL = "all"
+    FIRST = "first"
+    LAST = "last"
+    RANDOM = "random"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a training schedule."""
+
+    index: int
+    """1 or 2 (which ``stageN_*`` settings of the config apply)."""
+    steps: StepChoice
+    """Tokens the loss covers."""
+    reward: RewardSource
+    """Where rewards come from."""
+    plan_only: bool
+    """Stop every rollout after the plan turn (Anchor-GRPO stage 1)."""
+    settings: StageSettings
+    """Steps, G, clip range, KL, aggregation."""
+
+    @property
+    def name(self) -> str:
+        return f"stage{self.index}"
+
+
+def selector_for(choice: StepChoice, seed: int, step: int) -> StepSelector:
+    """The step selector of ``choice`` at trainer step ``step``.
+
+    :class:`RandomStep` gets a seed derived from (seed, step), so its draws depend only
+    on the step and a resumed run draws exactly what an uninterrupted one would.
+    """
+    if choice is StepChoice.ALL:
+        return AllSteps()
+    if choice is StepChoice.FIRST:
+        return FirstStep()
+    if choice is StepChoice.LAST:
+        return LastStep()
+    return RandomStep(seed=derive_seed(seed, "random-step", step))
+
+
+def derive_seed(seed: int, purpose: str, *parts: int) -> int:
+    """A 31-bit seed that depends only on (seed, purpose, parts): stable across runs."""
+    text = ":".join([str(seed), purpose, *map(str, parts)])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+_STAGE1 = {
+    Algo.FIRST_STEP_GRPO: (StepChoice.FIRST, RewardSource.OUTCOME, False),
+    Algo.ANCHOR_GRPO: (StepChoice.FIRST, RewardSource.PLAN_RUBRIC, True),
+    Algo.LAST_STEP_GRPO: (StepChoice.LAST, RewardSource.OUTCOME, False),
+    Algo.RANDOM_STEP_GRPO: (StepChoice.RANDOM, RewardSource.OUTCOME, False),
+}
+
+
+def stages_for(config: TrainConfig) -> tuple[Stage, ...]:
+    """The stages of ``config.algo`` with their settings; stages of 0 steps are dropped."""
+    if config.algo is Algo.SFT:
+        raise ValueError("Expected a GRPO algorithm; sft has no RL stages (see agents.train.sft).")
+    stage2 = Stage(2, StepChoice.ALL, RewardSource.OUTCOME, False, config.stage(2))
+    stages = [stage2]
+    if config.algo is not Algo.GRPO:
+        steps, reward, plan_only = _STAGE1[config.algo]
+        stages.insert(0, Stage(1, steps, reward, plan_only, config.stage(1)))
+    return tuple(s for s in stages if s.settings.steps > 0)
+
+
+def stage_at(stages: tuple[Stage, ...], step: int) -> Stage:
+    """The stage that trainer step ``step`` (0-based, over the whole run) belongs to."""
+    start = 0
+    for stage in stages:
+        if step < start + stage.settings.steps:
+            return stage
+        start += stage.settings.steps
+    raise IndexError(f"Expected a step below {start}, got {step}.")
+
+
+def total_steps(stages: tuple[Stage, ...]) -> int:
+    return sum(s.settings.steps for s in stages)

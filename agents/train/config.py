@@ -1,0 +1,304 @@
+"""The training configuration: one frozen dataclass whose field docstrings are the `--help`.
+
+Each field is followed by a one-line docstring (as in CleanRL); :func:`build_parser` reads
+those docstrings from the source and turns every field into a command-line option, so the
+configuration documents itself. Per-stage settings are flat ``stage1_*`` / ``stage2_*``
+fields gathered into a :class:`StageSettings` by :meth:`TrainConfig.stage`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import enum
+import inspect
+import textwrap
+import typing
+from dataclasses import dataclass, fields
+from functools import cache
+from typing import Any
+
+from agents.grpo import AdvantageScale, Aggregation, KLConfig
+
+
+class Algo(str, enum.Enum):
+    """Which training algorithm to run."""
+
+    GRPO = "grpo"
+    FIRST_STEP_GRPO = "first-step-grpo"
+    ANCHOR_GRPO = "anchor-grpo"
+    LAST_STEP_GRPO = "last-step-grpo"
+    RANDOM_STEP_GRPO = "random-step-grpo"
+    SFT = "sft"
+
+
+class Precision(str, enum.Enum):
+    """Numeric precision of the forward and backward passes."""
+
+    AUTO = "auto"
+    """bf16 where the hardware supports it (a CUDA GPU with bf16), else fp32."""
+    BF16 = "bf16"
+    FP32 = "fp32"
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """The knobs that differ between stage 1 and stage 2."""
+
+    steps: int
+    """Rollout batches (trainer steps) in this stage."""
+    group_size: int
+    """G: samples per question; advantages are normalized within each group."""
+    eps_low: float
+    """Lower clip range of the ratio: 1 - eps_low."""
+    eps_high: float
+    """Upper clip range of the ratio: 1 + eps_high (DAPO's clip-higher)."""
+    kl: KLConfig
+    """KL penalty to the initial policy (off when beta is 0)."""
+    aggregation: Aggregation
+    """How per-token losses become one number."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; saved in every checkpoint."""
+
+    # ---------------------------------------------------------------- run
+    algo: Algo = Algo.ANCHOR_GRPO
+    """Training algorithm: grpo, first-step-grpo, anchor-grpo, last-step-grpo, random-step-grpo or sft."""
+    model: str = ""
+    """Hugging Face model id or local directory; empty: SmolLM2-135M-Instruct from the offline GGUF."""
+    tiny_model: bool = False
+    """Use a tiny randomly initialized model with the SmolLM2 tokenizer (tests and smoke runs)."""
+    corpus: str = "default"
+    """Corpus: 'default' (the bundled wiki) or the path of a corpus directory."""
+    split: str = "train"
+    """Split whose tasks are trained on."""
+    max_tasks: int = 0
+    """Train on only the first N tasks of the split (0: all)."""
+    output_dir: str = "runs/webanchor"
+    """Directory for metrics.jsonl, TensorBoard events, curves.png, checkpoints and the final model."""
+    seed: int = 0
+    """Seed of everything: model init (tiny model), task order, rollout sampling."""
+    resume: str = ""
+    """Checkpoint directory to resume from, or 'auto' for the newest one in output_dir (empty: start fresh)."""
+    stop_after: int = 0
+    """Stop this invocation after this many trainer steps (0: run to the end); resume later."""
+
+    # ---------------------------------------------------------------- rollouts
+    tasks_per_step: int = 2
+    """Questions per rollout batch on each process; each is sampled group_size times."""
+    max_turns: int = 6
+    """Assistant turns per episode (the plan turn included)."""
+    max_new_tokens: int = 96
+    """Token limit of every assistant turn (the plan included)."""
+    prompt: str = "react-plan-prefill"
+    """Prompt variant (agents.prompts): react-plan, or react-plan-prefill for small models."""
+    temperature: float = 1.0
+    """Sampling temperature of rollouts (log-probs are taken at the same temperature)."""
+    top_k: int = 5
+    """Search results per query (environment setting)."""
+    visit_chars: int = 4000
+    """Characters of a page one visit returns (environment setting; lower it for short contexts)."""
+
+    # ---------------------------------------------------------------- stages
+    stage1_steps: int = 3
+    """Stage-1 steps (anchor/first/last/random-step-grpo; ignored by grpo)."""
+    stage1_group_size: int = 4
+    """Stage-1 G: plans (or trajectories) sampled per question."""
+    stage1_eps_low: float = 0.2
+    """Stage-1 lower clip range."""
+    stage1_eps_high: float = 0.28
+    """Stage-1 upper clip range."""
+    stage1_kl_beta: float = 0.0
+    """Stage-1 weight of the KL penalty to the initial policy (0: no reference model)."""
+    stage1_aggregation: Aggregation = Aggregation.SEQ_MEAN_TOKEN_MEAN
+    """Stage-1 loss aggregation: token-mean, seq-mean-token-mean or seq-mean-token-sum-norm."""
+    stage2_steps: int = 2
+    """Stage-2 steps: whole trajectories, 0/1 reward, all policy tokens (all of grpo)."""
+    stage2_group_size: int = 4
+    """Stage-2 G: trajectories sampled per question."""
+    stage2_eps_low: float = 0.2
+    """Stage-2 lower clip range."""
+    stage2_eps_high: float = 0.28
+    """Stage-2 upper clip range."""
+    stage2_kl_beta: float = 0.0
+    """Stage-2 weight of the KL penalty to the initial policy."""
+    stage2_aggregation: Aggregation = Aggregation.SEQ_MEAN_TOKEN_MEAN
+    """Stage-2 loss aggregation."""
+    advantage_scale: AdvantageScale = AdvantageScale.GROUP
+    """Divide centered rewards by the group std (group), the batch std (batch) or nothing (none)."""
+
+    # ---------------------------------------------------------------- optimization
+    learning_rate: float = 1e-6
+    """AdamW learning rate of the GRPO stages."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    warmup_steps: int = 0
+    """Optimizer steps of linear learning-rate warm-up."""
+    optimizer_steps_per_batch: int = 2
+    """Optimizer steps per rollout batch: the batch is split into this many mini-batches."""
+    micro_batch_size: int = 4
+    """Sequences per forward/backward pass; gradients accumulate over a mini-batch."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (0: no clipping)."""
+    recompute_old_logp: bool = False
+    """Recompute old log-probs with a forward pass instead of using the sampler's."""
+    precision: Precision = Precision.AUTO
+    """auto (bf16 where the hardware has it), bf16 or fp32."""
+    lora_rank: int = 0
+    """Train LoRA adapters of this rank through PEFT (0: train all weights)."""
+    lora_alpha: int = 16
+    """LoRA scaling alpha."""
+    logprob_chunk_size: int = 1024
+    """Positions per log-softmax chunk (lower it when memory is short)."""
+    judge_model: str = ""
+    """Model of the stage-1 expected-score rubric judge; empty: a frozen copy of the initial policy."""
+    judge_batch_size: int = 8
+    """Judge prompts per forward pass."""
+
+    # ---------------------------------------------------------------- sft
+    sft_max_tasks: int = 32
+    """Gold-path trajectories of the train split used for the SFT warm start."""
+    sft_epochs: int = 2
+    """Passes over the SFT trajectories."""
+    sft_learning_rate: float = 5e-5
+    """AdamW learning rate of SFT."""
+
+    # ---------------------------------------------------------------- logging
+    save_every: int = 0
+    """Save a checkpoint every N trainer steps (0: only at the end and when stopping early)."""
+    keep_checkpoints: int = 2
+    """Newest checkpoints to keep."""
+    tensorboard: bool = True
+    """Also write TensorBoard events (skipped with a note when tensorboard is missing)."""
+    progress: bool = True
+    """Show a progress bar."""
+    eval_tasks: int = 0
+    """Dev tasks to measure pass@1 on (greedy) before and after training (0: skip)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = _field_types()[f.name]
+            if isinstance(kind, type) and issubclass(kind, enum.Enum):
+                object.__setattr__(self, f.name, kind(value))
+        positive = ("tasks_per_step", "max_turns", "max_new_tokens", "top_k", "visit_chars")
+        positive += ("stage1_group_size", "stage2_group_size", "optimizer_steps_per_batch")
+        positive += ("micro_batch_size", "logprob_chunk_size", "judge_batch_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)!r}.")
+        for name in ("stage1_steps", "stage2_steps", "stop_after", "save_every", "max_tasks"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"Expected {name} >= 0, got {getattr(self, name)!r}.")
+
+    def stage(self, index: int) -> StageSettings:
+        """The settings of stage 1 or 2."""
+        if index not in (1, 2):
+            raise ValueError(f"Expected stage 1 or 2, got {index!r}.")
+        get = lambda name: getattr(self, f"stage{index}_{name}")  # noqa: E731
+        return StageSettings(
+            steps=get("steps"),
+            group_size=get("group_size"),
+            eps_low=get("eps_low"),
+            eps_high=get("eps_high"),
+            kl=KLConfig(beta=get("kl_beta")),
+            aggregation=get("aggregation"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (enums as their values)."""
+        return {
+            f.name: (v.value if isinstance(v := getattr(self, f.name), enum.Enum) else v)
+            for f in fields(self)
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Expected TrainConfig fields, got unknown keys {unknown}.")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+RUNTIME_FIELDS = frozenset({"resume", "stop_after", "progress", "tensorboard", "eval_tasks"})
+"""Fields that do not change what a run computes: a resume may change them."""
+
+
+def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
+    """Lines 'field: saved -> current' for every field (outside RUNTIME_FIELDS) that differs."""
+    a, b = saved.to_dict(), current.to_dict()
+    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k not in RUNTIME_FIELDS and a[k] != b[k]]
+
+
+# ---------------------------------------------------------------- command line
+
+
+EXAMPLES = """examples:
+  python -m agents.train --algo sft --output-dir runs/sft
+  python -m agents.train --algo anchor-grpo --model runs/sft/final --stage1-steps 20 \\
+      --stage2-steps 40 --stage1-group-size 8 --judge-model smollm2 --output-dir runs/anchor
+  python -m agents.train --algo anchor-grpo --output-dir runs/anchor --resume auto
+  accelerate launch --multi_gpu --num_processes 2 -m agents.train --algo grpo ...
+"""
+
+
+@cache
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(TrainConfig)
+
+
+@cache
+def field_docs(cls: type = TrainConfig) -> dict[str, str]:
+    """Field name -> the docstring written right after it in the class body."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """An argparse parser with one ``--option`` per config field, helped by its docstring."""
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.train",
+        description="Train a web agent with GRPO, First-step GRPO, Anchor-GRPO, the "
+        "last/random-step ablations, or SFT on gold trajectories.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    docs, types = field_docs(), _field_types()
+    for f in fields(TrainConfig):
+        kind, flag = types[f.name], "--" + f.name.replace("_", "-")
+        shown = f.default.value if isinstance(f.default, enum.Enum) else f.default
+        help_text = f"{docs.get(f.name, '')} (default: {shown!r})"
+        kwargs: dict[str, Any] = {"default": f.default, "help": help_text, "dest": f.name}
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif isinstance(kind, type) and issubclass(kind, enum.Enum):
+            kwargs.update(type=kind, choices=list(kind))
+            kwargs["metavar"] = "{" + ",".join(m.value for m in kind) + "}"
+        else:
+            kwargs["type"] = kind
+        parser.add_argument(flag, **kwargs)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    """The config given by command-line arguments (``sys.argv[1:]`` by default)."""
+    return TrainConfig(**vars(build_parser().parse_args(argv)))

@@ -1,0 +1,124 @@
+"""Supervised warm start on the gold-path trajectories of the train split.
+
+SmolLM2-135M does not write the tool-call format zero-shot, so RL from it sees only
+zero rewards. The warm start plays every training task's gold path through the real
+environment with the scripted oracle (:class:`agents.scripted.OraclePolicy`) in the
+rollout engine: observations are real, and the trajectories are token-exact, with the
+same prompt, prefills and chat template as the RL rollouts. The loss is the
+cross-entropy of the tokens the oracle wrote (action mask 1), averaged over those
+tokens; prompt, prefill and tool-response tokens are context only.
+
+SFT steps go through the same loop as GRPO (:func:`agents.train.trainer.run_loop`):
+checkpoints, exact resume, metrics and curves work the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from agents.grpo import masked_mean
+from agents.policy import SamplingParams
+from agents.prompts import get_prompt
+from agents.rollout import RolloutConfig, rollout
+from agents.train.algos import derive_seed
+from agents.train.batch import pad_trajectories
+from agents.train.config import TrainConfig
+from agents.train.logprobs import token_logprobs
+from agents.train.trainer import Run, TrainResult, conclude, param_sync, run_loop, setup_run
+from agents.train.update import clip_gradients
+from agents.trajectory import Trajectory
+
+GOLD_MAX_NEW_TOKENS = 1024
+"""Per-turn limit for the oracle: long enough never to cut a gold action."""
+
+
+def gold_trajectories(
+    tokenizer: Any, make_env: Any, tasks: Sequence[Any], prompt: str, split: str
+) -> list[Trajectory]:
+    """Token-exact trajectories of the oracle on ``tasks``; only those that solve the task."""
+    from agents.scripted import OraclePolicy
+
+    oracle = OraclePolicy(tasks, tokenizer)
+    config = RolloutConfig(
+        prompt=get_prompt(prompt),
+        params=SamplingParams(max_new_tokens=GOLD_MAX_NEW_TOKENS, temperature=0.0),
+        split=split,
+    )
+    played = rollout(oracle, make_env, [t.id for t in tasks], config)
+    return [t for t in played if t.reward >= 1.0]
+
+
+def sft_loss(model: nn.Module, ids: Tensor, attention: Tensor, mask: Tensor) -> Tensor:
+    """Mean negative log-likelihood of the tokens in ``mask [B, T]``."""
+    logp = token_logprobs(model, ids, attention, mask)[0]  # [B, T]
+    return -masked_mean(logp, mask)
+
+
+def steps_per_epoch(num: int, micro_batch_size: int, world: int) -> int:
+    return max(1, math.ceil(num / (micro_batch_size * world)))
+
+
+def sft_rows(
+    num: int, seed: int, step: int, per_epoch: int, size: int, rank: int, world: int
+) -> list[int]:
+    """Indices of the trajectories process ``rank`` trains on at ``step`` (maybe none).
+
+    Each epoch is a fresh permutation seeded by (seed, epoch); a step takes the next
+    ``size * world`` of it and each process its own ``size``.
+    """
+    epoch, index = divmod(step, per_epoch)
+    gen = torch.Generator().manual_seed(derive_seed(seed, "sft", epoch))
+    order = torch.randperm(num, generator=gen).tolist()
+    start = index * size * world + rank * size
+    return order[start : start + size]
+
+
+def sft_step(run: Run, data: Sequence[Trajectory], step: int, per_epoch: int) -> dict[str, Any]:
+    """One optimizer step of SFT on this process's share of the step's trajectories."""
+    c, device = run.config, run.accelerator.device
+    rows = sft_rows(len(data), c.seed, step, per_epoch, c.micro_batch_size, run.rank, run.world)
+    pad = run.tokenizer.pad_token_id or 0
+    ids, attention, _, action, _ = pad_trajectories([data[i] for i in rows] or [data[0]], pad)
+    if not rows:
+        action = torch.zeros_like(action)  # a filler pass: joins the all-reduce, adds nothing
+    tokens = action.sum().float()
+    total = float(run.comm.all_sum(tokens.reshape(1)).item())
+    weight = float(tokens) * run.world / total if total > 0 else 0.0
+    loss = sft_loss(run.model, ids.to(device), attention.to(device), action.to(device))
+    run.comm.backward(loss * weight)
+    norm = clip_gradients(run.model, c.max_grad_norm)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    sums = run.comm.all_sum(torch.stack([loss.detach().float().cpu() * tokens, tokens]).reshape(2))
+    record = {"step": step, "stage": "sft", "sft/loss": float(sums[0] / sums[1]) if total else None}
+    record |= {"sft/tokens": total, "sft/epoch": step // per_epoch, "loss/grad_norm": float(norm)}
+    return record | {"lr": run.scheduler.get_last_lr()[0]} | param_sync(run)
+
+
+def train_sft(config: TrainConfig) -> TrainResult:
+    """Supervised fine-tuning on gold trajectories; saves the model to output_dir/final."""
+    run = setup_run(config, config.sft_learning_rate, needs_initial=False)
+    tasks = list(run.tasks.values())[: config.sft_max_tasks]
+    data = gold_trajectories(run.tokenizer, run.make_env, tasks, config.prompt, config.split)
+    if not data:
+        raise ValueError(
+            f"Expected gold-path trajectories for SFT, got none from {len(tasks)} tasks of "
+            f"split {config.split!r} (do the tasks carry gold actions that solve them?)."
+        )
+    per_epoch = steps_per_epoch(len(data), config.micro_batch_size, run.world)
+    total = per_epoch * config.sft_epochs
+    before = _eval(run)
+    done = run_loop(run, total, lambda s: sft_step(run, data, s, per_epoch), lambda s: 0)
+    return conclude(run, done, total, before)
+
+
+def _eval(run: Run) -> float | None:
+    from agents.train.trainer import evaluate
+
+    return evaluate(run, run.config.eval_tasks) if run.config.eval_tasks else None

@@ -1,0 +1,255 @@
+"""One GRPO update: several optimizer steps over one batch of rollouts.
+
+The rollout batch is shuffled and split into ``optimizer_steps`` mini-batches; each
+mini-batch is processed in micro-batches whose gradients accumulate, then clipped, and
+one optimizer step is taken. Old log-probs stay fixed for the whole update, so from the
+second mini-batch on the ratio moves away from 1 and clipping starts to matter.
+
+The loss of a micro-batch is the mini-batch loss restricted to its rows: the aggregate
+over the micro-batch is scaled by (its share of the mini-batch's denominator) x (number of
+processes), so that accumulating micro-batches and averaging gradients across processes
+gives exactly the aggregate over the whole mini-batch on all processes together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from agents.grpo import (
+    Aggregation,
+    KLConfig,
+    aggregate,
+    approx_kl,
+    clip_fraction,
+    clipped_surrogate,
+    per_token_kl,
+    sequence_has_tokens,
+)
+from agents.train.batch import TrainBatch
+from agents.train.logprobs import masked_entropy, token_logprobs
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """How one rollout batch is turned into optimizer steps."""
+
+    eps_low: float = 0.2
+    eps_high: float = 0.28
+    kl: KLConfig = KLConfig()
+    aggregation: Aggregation = Aggregation.SEQ_MEAN_TOKEN_MEAN
+    fixed_length: int | None = None
+    """Denominator of seq-mean-token-sum-norm."""
+    optimizer_steps: int = 1
+    micro_batch_size: int = 4
+    max_grad_norm: float = 1.0
+    """0 disables clipping (the norm is still measured)."""
+    temperature: float = 1.0
+    chunk_size: int = 1024
+
+
+class UpdateStats(NamedTuple):
+    """Means over the update's micro-batches (per process; the trainer gathers them)."""
+
+    loss: float
+    clip_fraction: float
+    approx_kl: float
+    """k3 estimate of KL(old || new) on the selected tokens."""
+    entropy: float
+    grad_norm: float
+    """Mean over optimizer steps of the gradient norm before clipping."""
+    ref_kl: float
+    """Mean per-token KL to the reference policy (0 when KL is off)."""
+    optimizer_steps: int
+
+
+class LossParts(NamedTuple):
+    """The per-token loss and what is logged about it."""
+
+    per_token: Tensor
+    """[b, T] per-token loss (surrogate + beta * KL)."""
+    ref_kl: Tensor
+    """[b, T] per-token KL to the reference (zeros when KL is off)."""
+
+
+def policy_loss(logp: Tensor, batch: TrainBatch, settings: UpdateSettings) -> LossParts:
+    """Per-token clipped surrogate (plus the KL penalty) of ``batch``'s sequences."""
+    surrogate = clipped_surrogate(
+        logp, batch.old_logp, batch.advantages, settings.eps_low, settings.eps_high
+    )  # [b, T]
+    if not settings.kl.enabled or batch.ref_logp is None:
+        return LossParts(surrogate, torch.zeros_like(surrogate))
+    kl = per_token_kl(logp, batch.ref_logp, settings.kl.estimator)  # [b, T]
+    return LossParts(surrogate + settings.kl.beta * kl, kl)
+
+
+def denominator(mask: Tensor, mode: Aggregation) -> Tensor:
+    """What ``aggregate`` divides by: selected tokens (token-mean) or sequences."""
+    if Aggregation(mode) is Aggregation.TOKEN_MEAN:
+        return mask.sum().float()
+    return sequence_has_tokens(mask).sum().float()
+
+
+def minibatch_indices(num: int, parts: int, generator: torch.Generator) -> list[Tensor]:
+    """A shuffled split of ``range(num)`` into ``parts`` pieces (some may be empty)."""
+    order = torch.randperm(num, generator=generator)
+    return list(torch.tensor_split(order, parts))
+
+
+@dataclass(frozen=True)
+class Collectives:
+    """How an update talks to the other processes; the defaults are for one process.
+
+    The trainer builds one from an ``accelerate.Accelerator`` (see
+    :func:`agents.train.trainer.collectives_for`).
+    """
+
+    backward: Callable[[Tensor], None] = lambda loss: loss.backward()
+    """``accelerator.backward`` (loss scaling, DeepSpeed...)."""
+    all_sum: Callable[[Tensor], Tensor] = lambda t: t
+    """Sum a tensor over processes."""
+    all_max: Callable[[Tensor], Tensor] = lambda t: t
+    """Maximum of a tensor over processes."""
+    no_sync: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
+    """Context that skips the gradient all-reduce of a backward (DDP ``no_sync``)."""
+    world_size: int = 1
+
+
+ENTROPY_ROWS = 64
+"""Entropy is logged from at most this many selected positions per micro-batch."""
+
+
+def _micro_step(
+    model: nn.Module, micro: TrainBatch, settings: UpdateSettings, weight: float, entropy: bool
+) -> tuple[Tensor, dict[str, float]]:
+    """Forward one micro-batch; return its weighted loss (to backward) and its stats."""
+    mask = micro.loss_mask
+    logp, logits, positions = token_logprobs(
+        model,
+        micro.input_ids,
+        micro.attention_mask,
+        mask,
+        settings.temperature,
+        settings.chunk_size,
+    )  # [b, T], [b, K, V], [K]: logits only where a selected token is predicted
+    parts = policy_loss(logp, micro, settings)
+    loss = aggregate(parts.per_token, mask, settings.aggregation, settings.fixed_length)
+    eps = (settings.eps_low, settings.eps_high)
+    stats = {
+        "loss": float(loss.detach()),
+        "clip_fraction": float(clip_fraction(logp, micro.old_logp, mask, *eps)),
+        "approx_kl": float(approx_kl(logp, micro.old_logp, mask)),
+        "ref_kl": float(parts.ref_kl.detach()[mask].mean()) if settings.kl.enabled else 0.0,
+    }
+    if entropy:  # full-vocabulary softmaxes: only where asked, on a bounded sample of rows
+        rows = (logits.detach(), mask, settings.temperature, positions, ENTROPY_ROWS)
+        stats["entropy"] = float(masked_entropy(*rows))
+    return loss * weight, stats
+
+
+def micro_batches(batch: TrainBatch, rows: Tensor, size: int) -> list[TrainBatch]:
+    """``batch``'s rows ``rows`` in pieces of at most ``size`` sequences."""
+    return [batch.select(chunk) for chunk in torch.split(rows, size) if chunk.numel()]
+
+
+def filler_batch(pad_id: int = 0) -> TrainBatch:
+    """A one-sequence batch with an empty loss mask: its loss is a zero connected to the
+    graph, so a process with nothing left to train still joins the gradient all-reduce."""
+    ids = torch.full((1, 2), pad_id, dtype=torch.long)
+    zeros = torch.zeros((1, 2))
+    no = torch.zeros((1, 2), dtype=torch.bool)
+    steps = torch.full((1, 2), -1, dtype=torch.long)
+    return TrainBatch(ids, torch.ones_like(ids), zeros, no, steps, no, torch.zeros(1), None)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def grpo_update(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    batch: TrainBatch,
+    settings: UpdateSettings,
+    generator: torch.Generator,
+    comm: Collectives | None = None,
+) -> UpdateStats:
+    """Take ``settings.optimizer_steps`` optimizer steps on ``batch``.
+
+    Every process must call this with the same settings; a process may hold fewer
+    micro-batches than another (even none, with an empty batch): it then runs zero-weight
+    filler micro-batches so that all processes join the same gradient all-reduces.
+    """
+    comm = comm or Collectives()
+    sums: dict[str, list[float]] = {}
+    norms = []
+    parts = minibatch_indices(batch.num_sequences, settings.optimizer_steps, generator)
+    for index, rows in enumerate(parts):
+        micros = micro_batches(batch, rows, settings.micro_batch_size)
+        for stats in _accumulate(model, micros, settings, comm, entropy=index == 0):
+            for key, value in stats.items():
+                entry = sums.setdefault(key, [0.0, 0.0])
+                entry[0], entry[1] = entry[0] + value, entry[1] + 1
+        norms.append(float(clip_gradients(model, settings.max_grad_norm)))
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    mean = {k: total / n for k, (total, n) in sums.items()}
+    return UpdateStats(
+        loss=mean.get("loss", 0.0),
+        clip_fraction=mean.get("clip_fraction", 0.0),
+        approx_kl=mean.get("approx_kl", 0.0),
+        entropy=mean.get("entropy", 0.0),
+        grad_norm=sum(norms) / len(norms) if norms else 0.0,
+        ref_kl=mean.get("ref_kl", 0.0),
+        optimizer_steps=len(norms),
+    )
+
+
+def _accumulate(
+    model: nn.Module,
+    micros: list[TrainBatch],
+    settings: UpdateSettings,
+    comm: Collectives,
+    entropy: bool,
+) -> list[dict[str, float]]:
+    """Backward every micro-batch of one mini-batch (gradients accumulate); the stats of
+    those that hold selected tokens. Pads with filler micro-batches to the largest count
+    of any process, and lets the gradient all-reduce run on the last backward only."""
+    device = _device(model)
+    local = sum((denominator(m.loss_mask, settings.aggregation) for m in micros), torch.zeros(()))
+    total = float(comm.all_sum(local.reshape(1).to(device)).item())
+    steps = int(comm.all_max(torch.tensor([len(micros)], device=device)).item())
+    out = []
+    for i in range(max(steps, 1)):
+        real = i < len(micros)
+        micro = micros[i] if real else filler_batch()
+        share = float(denominator(micro.loss_mask, settings.aggregation))
+        weight = share * comm.world_size / total if total > 0 else 0.0
+        sync = comm.no_sync if i < steps - 1 else contextlib.nullcontext
+        with sync():
+            loss, stats = _micro_step(model, micro.to(device), settings, weight, entropy)
+            comm.backward(loss)
+        if real and share > 0:
+            out.append(stats)
+    return out
+
+
+def clip_gradients(model: nn.Module, max_norm: float) -> Tensor:
+    """Clip the gradient norm to ``max_norm`` (0: measure only); returns the norm before.
+
+    After the all-reduce every process holds the same gradients, so local clipping gives
+    the same result everywhere (for sharded models use ``accelerator.clip_grad_norm_``).
+    """
+    params = [p for p in model.parameters() if p.grad is not None]
+    if not params:
+        return torch.zeros(())
+    return torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf"))

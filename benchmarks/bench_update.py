@@ -1,0 +1,241 @@
+"""How much the GRPO update adds to the model's own forward and backward passes.
+
+For each model (the tiny test model and SmolLM2-135M) one synthetic rollout batch is
+built: B trajectories of T tokens laid out like agent conversations (a long prompt,
+the plan, tool responses, later turns), in groups of G with random 0/1 rewards. In one
+run, alternating, it times:
+
+* ``fwd+bwd``: the model's forward (logits where policy tokens are predicted) and
+  backward with a trivial loss, over the same micro-batches as the update;
+* ``optimizer``: gradient clipping and one AdamW step;
+* ``update``: the whole pipeline: group advantages, step masks, collation, the clipped
+  surrogate, aggregation, statistics, clipping and the optimizer step
+  (:func:`agents.train.update.grpo_update`).
+
+The overhead is ``update - fwd+bwd - optimizer`` (medians of this process's CPU time, which
+other programs on a shared machine do not inflate), also measured directly: the same math
+on precomputed log-probs with a backward through them only. The target: overhead at most
+10% of fwd+bwd. Throughput is wall-clock: policy tokens trained (and all tokens) per second
+of ``update``. Prints a markdown table and appends it to
+benchmarks/RESULTS.md with the machine, date and command.
+
+    python benchmarks/bench_update.py                # tiny model and SmolLM2
+    python benchmarks/bench_update.py --models tiny --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from agents.grpo import (
+    FirstStep,
+    aggregate,
+    approx_kl,
+    clip_fraction,
+    clipped_surrogate,
+    entropy_from_logits,
+    group_advantages,
+)
+from agents.train.batch import TrainBatch, collate
+from agents.train.logprobs import token_logprobs
+from agents.train.update import ENTROPY_ROWS, UpdateSettings, grpo_update, micro_batches
+from agents.trajectory import Trajectory
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def synthetic_trajectories(
+    vocab: int, num: int, length: int, group: int, seed: int = 0
+) -> list[Trajectory]:
+    """``num`` conversations of ``length`` tokens: 60% prompt, then plan / tool response /
+    turns; rewards 0/1 at random, G per group."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(num):
+        prompt = int(length * 0.6)
+        rest = length - prompt
+        layout = [(-1, prompt), (0, rest // 4), (-1, rest // 4), (1, rest // 4)]
+        layout.append((-1, rest - 3 * (rest // 4)))
+        steps = [s for s, n in layout for _ in range(n)]
+        mask = [int(s >= 0) for s in steps]
+        ids = torch.randint(3, vocab, (length,), generator=gen).tolist()
+        logp = [-2.0 * m for m in mask]
+        reward = float(torch.rand((), generator=gen) < 0.5)
+        out.append(
+            Trajectory(
+                "t",
+                i // group,
+                i % group,
+                tuple(ids),
+                tuple(logp),
+                tuple(mask),
+                tuple(steps),
+                reward,
+            )  # fmt: skip
+        )
+    return out
+
+
+def build(trajectories: list[Trajectory], selector=None) -> TrainBatch:
+    """Rewards -> group advantages -> masks -> padded batch (the update's bookkeeping)."""
+    rewards = torch.tensor([t.reward for t in trajectories])
+    groups = torch.tensor([t.group_id for t in trajectories])
+    adv = group_advantages(rewards, groups)
+    keep = torch.ones(len(trajectories), dtype=torch.bool)
+    return collate(trajectories, adv.values + 0.1, keep, selector or FirstStep(), pad_id=0)
+
+
+def time_it(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process): CPU time is what the ratios use, as it
+    does not count the time other programs on a shared machine take from us."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def bare_forward_backward(model, batch: TrainBatch, micro: int) -> None:
+    rows = torch.arange(batch.num_sequences)
+    for m in micro_batches(batch, rows, micro):
+        logp = token_logprobs(model, m.input_ids, m.attention_mask, m.loss_mask)[0]
+        (logp * m.loss_mask).sum().backward()
+
+
+def optimizer_step(model, optimizer) -> None:
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def direct_overhead(trajectories, settings: UpdateSettings, vocab: int) -> None:
+    """The update's own work without the model, on the same batch: advantages, masks and
+    collation; per micro-batch the surrogate, aggregation and its backward (a leaf tensor
+    stands in for the log-probs), the logged statistics, and the entropy estimate on a
+    sample of next-token distributions, as :func:`agents.train.update.grpo_update` does."""
+    batch = build(trajectories)
+    rows = torch.arange(batch.num_sequences)
+    for m in micro_batches(batch, rows, settings.micro_batch_size):
+        logp = (m.old_logp + 0.01).requires_grad_(True)
+        per_token = clipped_surrogate(logp, m.old_logp, m.advantages, 0.2, 0.28)
+        aggregate(per_token, m.loss_mask, settings.aggregation).backward()
+        float(clip_fraction(logp, m.old_logp, m.loss_mask, 0.2, 0.28))
+        float(approx_kl(logp, m.old_logp, m.loss_mask))
+        sample = torch.randn(min(int(m.loss_mask.sum()), ENTROPY_ROWS), vocab)
+        float(entropy_from_logits(sample).mean())
+
+
+def measure(name: str, model, vocab: int, args: argparse.Namespace) -> dict[str, object]:
+    trajectories = synthetic_trajectories(vocab, args.sequences, args.length, args.group)
+    settings = UpdateSettings(optimizer_steps=1, micro_batch_size=args.micro)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-7)
+    model.train()
+    batch = build(trajectories)
+    gen = torch.Generator().manual_seed(0)
+    runs = {
+        "fb": lambda: bare_forward_backward(model, batch, args.micro),
+        "opt": lambda: optimizer_step(model, optimizer),
+        "update": lambda: grpo_update(model, optimizer, None, build(trajectories), settings, gen),
+        "direct": lambda: direct_overhead(trajectories, settings, vocab),
+    }
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    for r in range(args.repeats + 1):  # alternating; the first round warms up
+        for key, fn in runs.items():
+            w, c = time_it(fn)
+            if r:
+                wall[key].append(w)
+                cpu[key].append(c)
+    w = {k: statistics.median(v) for k, v in wall.items()}
+    c = {k: statistics.median(v) for k, v in cpu.items()}
+    trained = int(batch.loss_mask.sum())
+    return {
+        "model": name,
+        "batch": f"{args.sequences}x{args.length}",
+        "fwd+bwd s": w["fb"],
+        "optimizer s": w["opt"],
+        "update s": w["update"],
+        "overhead (diff, CPU)": (c["update"] - c["fb"] - c["opt"]) / c["fb"],
+        "overhead (direct, CPU)": c["direct"] / c["fb"],
+        "trained tok/s": trained / w["update"],
+        "all tok/s": int(batch.attention_mask.sum()) / w["update"],
+    }
+
+
+def load(name: str):
+    from agents.testing import smollm2_tokenizer, tiny_causal_lm
+
+    if name == "tiny":
+        tokenizer = smollm2_tokenizer()
+        return tiny_causal_lm(tokenizer), len(tokenizer)
+    from agents.models import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(None, dtype=torch.float32)
+    return model, len(tokenizer)
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        cells = []
+        for k in keys:
+            v = row[k]
+            if isinstance(v, float):
+                v = f"{100 * v:.1f}%" if k.startswith("overhead") else f"{v:.3g}"
+            cells.append(str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def append_results(text: str, args: argparse.Namespace) -> None:
+    machine = f"{platform.platform()}, {platform.processor() or platform.machine()}, "
+    machine += (
+        f"{os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
+    if hasattr(os, "getloadavg"):  # other programs slow a shared machine down
+        machine += f", load average {os.getloadavg()[0]:.1f} at the end"
+    date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    block = (
+        f"\n## GRPO update overhead ({date})\n\nMachine: {machine}\n\nCommand: `{command}`\n\n"
+        f"Micro-batch {args.micro}, G = {args.group}, FirstStep mask, medians of "
+        f"{args.repeats} rounds.\n\n{text}\n"
+    )
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n", encoding="utf-8")
+    with RESULTS.open("a", encoding="utf-8") as f:
+        f.write(block)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["tiny", "smollm2"])
+    parser.add_argument("--sequences", type=int, default=8, help="B: sequences in the batch")
+    parser.add_argument("--length", type=int, default=512, help="T: tokens per sequence")
+    parser.add_argument("--group", type=int, default=4, help="G: samples per question")
+    parser.add_argument("--micro", type=int, default=4, help="sequences per forward pass")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-save", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args(argv)
+    rows = []
+    for name in args.models:
+        model, vocab = load(name)
+        rows.append(measure(name, model, vocab, args))
+        print(table(rows[-1:]), flush=True)
+    text = table(rows)
+    print("\n" + text)
+    if not args.no_save:
+        append_results(text, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""End to end on a tiny model and a four-page wiki: anchor-grpo with exact resume, SFT on
+gold trajectories, two processes under accelerate, and the reward bookkeeping."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from agents.train.__main__ import main
+from agents.train.config import TrainConfig
+from agents.train.logging import read_metrics
+from agents.train.trainer import OutOfMemory, guard_oom, outcome_rewards, rubric_rewards
+from agents.trajectory import Trajectory
+from wiki_corpus import Gold, Page, Task, title_to_url, write_corpus
+
+FACTS = {
+    "Lumen Tower": (
+        "The Lumen Tower is a glass tower in Cobalt Bay designed by Orlan Vesk.",
+        "Orlan Vesk",
+    ),
+    "Orlan Vesk": ("Orlan Vesk is an architect born in the town of Tessary.", "Tessary"),
+    "Varn Institute": ("The Varn Institute of Design was founded in 1902.", "1902"),
+    "Pellucid Strait": (
+        "The Pellucid Strait is crossed by the Glasswing Bridge.",
+        "Glasswing Bridge",
+    ),
+}
+QUESTIONS = {
+    "Lumen Tower": "Who designed the Lumen Tower?",
+    "Orlan Vesk": "In which town was Orlan Vesk born?",
+    "Varn Institute": "In what year was the Varn Institute of Design founded?",
+    "Pellucid Strait": "Which bridge crosses the Pellucid Strait?",
+}
+
+
+def page(title: str) -> Page:
+    text = FACTS[title][0]
+    html = (
+        f"<html><head><title>{title}</title></head><body><main><h1 id='firstHeading'>{title}"
+        f"</h1><p>{text}</p></main></body></html>"
+    )
+    return Page(title.lower().replace(" ", "-"), title_to_url(title), title, html)
+
+
+def task(i: int, title: str, split: str) -> Task:
+    actions = (
+        {"name": "search", "arguments": {"query": [title]}},
+        {"name": "visit", "arguments": {"url": [title_to_url(title)], "goal": "the answer"}},
+        {"name": "answer", "arguments": {"answer": FACTS[title][1]}},
+    )
+    gold = Gold(pages=(title_to_url(title),), actions=actions)
+    return Task(f"t-{i}", QUESTIONS[title], FACTS[title][1], split=split, gold=gold)
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory) -> Path:
+    titles = list(FACTS)
+    tasks = [task(i, t, "train") for i, t in enumerate(titles)]
+    tasks += [task(10 + i, t, "dev") for i, t in enumerate(titles[:2])]
+    out = tmp_path_factory.mktemp("corpus") / "tiny"
+    return write_corpus(out, [page(t) for t in titles], tasks, {"name": "train-tiny"})
+
+
+def args(corpus: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--tiny-model", "--corpus", str(corpus), "--output-dir", str(out),
+        "--max-turns", "2", "--max-new-tokens", "10", "--tasks-per-step", "1",
+        "--stage1-group-size", "3", "--stage2-group-size", "2", "--micro-batch-size", "2",
+        "--optimizer-steps-per-batch", "2", "--learning-rate", "1e-3", "--no-progress",
+        "--judge-batch-size", "3", *extra,
+    ]  # fmt: skip
+
+
+def without_times(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in records]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Step 2. empty batch")
+def test_anchor_grpo_runs_and_a_resumed_run_repeats_it_exactly(corpus_dir, tmp_path):
+    stages = ("--algo", "anchor-grpo", "--stage1-steps", "2", "--stage2-steps", "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(args(corpus_dir, tmp_path / "a", *stages)) == 0
+    straight = read_metrics(tmp_path / "a" / "metrics.jsonl")
+    assert [r["stage"] for r in straight] == ["stage1", "stage1", "stage2"]
+    plan = straight[0]
+    assert plan["tokens/rest"] == 0 and plan["tokens/plan"] > 0  # stage 1 stops after the plan
+    assert 0 <= plan["rubric/score"] <= 1 and plan["rubric/goal_alignment"] is not None
+    assert plan["loss/policy"] is not None and plan["loss/entropy"] > 0
+    assert plan["tokens/trained"] == plan["tokens/plan"]  # only plan tokens are trained
+    # a random tiny model never answers right: stage 2 has no signal and is skipped
+    assert straight[2]["reward/pass_rate"] == 0 and straight[2]["loss/policy"] is None
+    assert any("empty batch" in str(w.message) for w in caught)
+    for name in ("final/config.json", "curves.png", "tensorboard"):
+        assert (tmp_path / "a" / name).exists()
+
+    first = main(args(corpus_dir, tmp_path / "b", *stages, "--stop-after", "2"))
+    assert first == 0 and not (tmp_path / "b" / "final").exists()
+    assert main(args(corpus_dir, tmp_path / "b", *stages, "--resume", "auto")) == 0
+    resumed = read_metrics(tmp_path / "b" / "metrics.jsonl")
+    assert without_times(resumed) == without_times(straight)
+
+    with pytest.raises(ValueError, match="seed: 0 -> 1"):
+        main(args(corpus_dir, tmp_path / "b", *stages, "--resume", "auto", "--seed", "1"))
+
+
+@pytest.mark.slow
+def test_sft_on_gold_trajectories_lowers_the_loss(corpus_dir, tmp_path):
+    extra = ("--algo", "sft", "--sft-epochs", "4", "--sft-learning-rate", "3e-3")
+    assert main(args(corpus_dir, tmp_path, *extra, "--eval-tasks", "1")) == 0
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    losses = [r["sft/loss"] for r in records if r["stage"] == "sft"]
+    assert len(losses) == 8  # 4 gold trajectories, 2 per step, 4 epochs
+    assert losses[-1] < losses[0]
+    assert records[-1]["stage"] == "eval" and records[-1]["eval/pass@1_after"] is not None
+    assert (tmp_path / "final" / "config.json").exists()
+
+
+def test_gold_trajectories_train_only_the_oracle_tokens(corpus_dir):
+    from agents.testing import smollm2_tokenizer
+    from agents.train.sft import gold_trajectories
+    from agents.train.trainer import env_factory
+    from wiki_corpus import load
+
+    tokenizer = smollm2_tokenizer()
+    make_env, _ = env_factory(str(corpus_dir), "train")
+    tasks = load(corpus_dir).tasks_in("train")[:2]
+    data = gold_trajectories(tokenizer, make_env, tasks, "react-plan-prefill", "train")
+    assert len(data) == 2 and all(t.reward == 1.0 for t in data)
+    for t in data:
+        written = tokenizer.decode(t.policy_token_ids)
+        assert "</plan>" in written and "Orlan" not in written.split("</plan>")[0][:0]
+        assert {s for s, m in zip(t.step_ids, t.action_mask) if m} == {0, 1, 2}
+        assert "<tool_response>" not in written  # observations are context only
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_stay_in_sync(corpus_dir, tmp_path):
+    out = tmp_path / "ddp"
+    command = [
+        # on a machine without GPUs, --multi_gpu starts torchrun; the processes use gloo
+        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "-m", "agents.train",
+        *args(corpus_dir, out, "--algo", "anchor-grpo", "--stage1-steps", "1",
+              "--stage2-steps", "1", "--no-tensorboard"),
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = read_metrics(out / "metrics.jsonl")
+    assert len(records) == 2
+    for record in records:
+        assert record["dist/processes"] == 2
+        assert record["dist/param_spread"] == 0.0
+    assert records[0]["batch/sequences"] > 3  # both processes trained their own groups
+    assert records[0]["tokens/plan"] > 0
+
+
+def traj(reward: float, reason: str | None = None, group: int = 0) -> Trajectory:
+    return Trajectory("t-0", group, 0, (1, 2), (0.0, -1.0), (0, 1), (-1, 0), reward,
+                      truncated_reason=reason)  # fmt: skip
+
+
+def test_broken_episodes_and_unparsed_judgments_are_excluded_not_zero():
+    rewards = outcome_rewards([traj(1.0), traj(0.0, "policy_error: boom"), traj(float("nan"))])
+    assert rewards.values[0] == 1.0 and torch.isnan(rewards.values[1:]).all()
+
+    class Result:
+        def __init__(self, reward):
+            self.reward, self.scores = reward, None if reward is None else {"a": 3.0}
+
+    class Judge:
+        rubric = type("R", (), {"dimensions": [type("D", (), {"key": "a"})]})
+
+        def score(self, questions, plans):
+            return [Result(0.6), Result(None)]
+
+    judged = rubric_rewards([traj(0.0), traj(0.0)], ["q", "q"], Judge())
+    assert judged.values[0] == pytest.approx(0.6) and torch.isnan(judged.values[1])
+    assert judged.dimensions["a"][0] == 3.0 and torch.isnan(judged.dimensions["a"][1])
+
+
+def test_out_of_memory_names_the_settings_to_lower():
+    config = TrainConfig(micro_batch_size=8)
+    expected = "Lower --micro-batch-size \\(now 8\\)"
+    with pytest.raises(OutOfMemory, match=expected), guard_oom(config, None, "the update"):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    with pytest.raises(RuntimeError, match="unrelated"), guard_oom(config, None, "the update"):
+        raise RuntimeError("unrelated")
+
+
+def test_cli_help_lists_the_algorithms(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "anchor-grpo" in text and "--stage1-group-size" in text
+    json.dumps(text)
+
+
+# ----------------------------------------------------------------------------- TRL adapter
+
+
+def trl_rollout(corpus_dir, selector, plan_only=False):
+    from agents.policy import SamplingParams
+    from agents.prompts import get_prompt
+    from agents.train.trainer import env_factory
+    from agents.train.trl_adapter import make_rollout_func
+    from wiki_corpus import load
+
+    make_env, _ = env_factory(str(corpus_dir), "train")
+    tasks = load(corpus_dir).tasks_in("train")
+    return tasks, make_rollout_func(
+        make_env,
+        selector,
+        tasks,
+        prompt=get_prompt("react-plan-prefill"),
+        params=SamplingParams(max_new_tokens=8),
+        max_turns=2,
+        plan_only=plan_only,
+    )
+
+
+def test_trl_rollout_func_returns_env_mask_of_the_selected_steps(corpus_dir):
+    from types import SimpleNamespace
+
+    from agents.grpo import FirstStep
+    from agents.testing import smollm2_tokenizer, tiny_causal_lm
+
+    tokenizer = smollm2_tokenizer()
+    tasks, rollout_func = trl_rollout(corpus_dir, FirstStep())
+    trainer = SimpleNamespace(
+        state=SimpleNamespace(global_step=3),
+        accelerator=SimpleNamespace(process_index=0, unwrap_model=lambda m: m),
+        model=tiny_causal_lm(tokenizer),
+        processing_class=tokenizer,
+    )
+    prompts = [tasks[0].question] * 2 + [[{"role": "user", "content": tasks[1].question}]] * 2
+    out = rollout_func(prompts, trainer)
+    assert {"prompt_ids", "completion_ids", "logprobs", "env_mask", "outcome", "plan"} <= set(out)
+    assert all(len(v) == 4 for v in out.values())
+    assert out["task_id"] == [tasks[0].id] * 2 + [tasks[1].id] * 2
+    for prompt, completion, logp, mask in zip(
+        out["prompt_ids"], out["completion_ids"], out["logprobs"], out["env_mask"]
+    ):
+        assert len(completion) == len(logp) == len(mask)
+        assert mask[0] == 1  # the completion starts with the plan the policy wrote
+        n_plan = mask.index(0) if 0 in mask else len(mask)
+        assert sum(mask) == n_plan and 0 < n_plan <= 8  # only the plan turn, nothing later
+        assert all(lp < 0 for lp in logp[:n_plan])
+        assert len(completion) > n_plan  # tool responses and turn 2 follow, masked out
+        assert tokenizer.decode(prompt).rstrip().endswith("<plan>")
+    assert out["outcome"] == [0.0] * 4
+    assert out["completion_ids"][0] != out["completion_ids"][1]  # samples of a group differ
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_trl_grpo_trainer_takes_a_step_with_first_step_masking(corpus_dir, tmp_path):
+    pytest.importorskip("trl")
+    from trl import GRPOConfig, GRPOTrainer
+
+    from agents.grpo import FirstStep
+    from agents.rewards import ExpectedScoreJudge
+    from agents.testing import smollm2_tokenizer, tiny_causal_lm
+    from agents.train.trl_adapter import PlanRubricReward, outcome_reward, trl_dataset
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    tokenizer = smollm2_tokenizer()
+    model = tiny_causal_lm(tokenizer)
+    judge = ExpectedScoreJudge(tiny_causal_lm(tokenizer, seed=1), tokenizer)
+    tasks, rollout_func = trl_rollout(corpus_dir, FirstStep(), plan_only=True)
+    config = GRPOConfig(
+        output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4,
+        max_steps=1, learning_rate=1e-3, logging_steps=1, report_to=[], use_cpu=True,
+        save_strategy="no", bf16=False, max_completion_length=16,
+    )  # fmt: skip
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        args=config,
+        train_dataset=trl_dataset(tasks),
+        reward_funcs=[PlanRubricReward(judge), outcome_reward],
+        rollout_func=rollout_func,
+    )
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer.train()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    logged = trainer.state.log_history[0]
+    assert "rewards/plan_rubric/mean" in logged

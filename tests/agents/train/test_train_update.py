@@ -1,0 +1,206 @@
+"""The GRPO update on a tiny model: direction of the change, exact zeros off the mask,
+micro-batching that does not change the gradient, log-prob chunking."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from agents.grpo import Aggregation, AllSteps, FirstStep, KLConfig, aggregate
+from agents.train.batch import TrainBatch, collate
+from agents.train.logprobs import (
+    forward_logits,
+    gather_logprobs,
+    sequence_logprobs,
+    token_logprobs,
+)
+from agents.train.update import UpdateSettings, grpo_update, policy_loss
+
+VOCAB = 48
+
+
+def tiny_model(seed: int = 0) -> LlamaForCausalLM:
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=128,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
+
+
+class Traj:
+    """A stand-in trajectory: prompt (-1), plan (0), tool response (-1), turn 1, ..."""
+
+    def __init__(self, layout: list[tuple[int, int]], seed: int) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        n = sum(length for _, length in layout)
+        self.token_ids = tuple(torch.randint(3, VOCAB, (n,), generator=gen).tolist())
+        self.step_ids = tuple(s for s, length in layout for _ in range(length))
+        self.action_mask = tuple(int(s >= 0) for s in self.step_ids)
+        self.logprobs = None
+
+
+LAYOUT = [(-1, 5), (0, 4), (-1, 3), (1, 3), (-1, 2), (2, 2)]
+
+
+def make_batch(model, selector, advantages, layouts=None) -> TrainBatch:
+    layouts = layouts or [LAYOUT, [(-1, 3), (0, 6), (-1, 4), (1, 5)], LAYOUT[:4]]
+    trajs = [Traj(layout, seed=i) for i, layout in enumerate(layouts)]
+    adv = torch.tensor(advantages, dtype=torch.float32)
+    batch = collate(trajs, adv, torch.ones(len(trajs), dtype=torch.bool), selector, pad_id=0)
+    old = sequence_logprobs(model, batch.input_ids, batch.attention_mask)
+    return batch._replace(old_logp=old.masked_fill(~batch.action_mask, 0.0))
+
+
+def test_gather_logprobs_matches_log_softmax_for_any_chunk_size():
+    logits = torch.randn(2, 7, VOCAB)
+    ids = torch.randint(0, VOCAB, (2, 7))
+    full = torch.log_softmax(logits / 0.7, dim=-1)[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]
+    for chunk in (1, 3, 100):
+        out = gather_logprobs(logits, ids, temperature=0.7, chunk_size=chunk)
+        assert out.shape == (2, 7)
+        assert torch.all(out[:, 0] == 0)
+        torch.testing.assert_close(out[:, 1:], full)
+
+
+@pytest.mark.parametrize("aggregation", list(Aggregation))
+def test_stage1_gradient_is_exactly_zero_off_the_plan(aggregation):
+    model = tiny_model()
+    batch = make_batch(model, FirstStep(), [1.0, -0.5, 0.7])
+    settings = UpdateSettings(aggregation=aggregation, fixed_length=32)
+    logits = forward_logits(model, batch.input_ids, batch.attention_mask)
+    logits.retain_grad()
+    logp = gather_logprobs(logits, batch.input_ids)
+    per_token = policy_loss(logp, batch, settings).per_token
+    aggregate(per_token, batch.loss_mask, aggregation, 32).backward()
+    grad = logits.grad.abs().sum(-1)  # [B, T]: logits at t-1 produce token t
+    predicts_plan = torch.zeros_like(batch.loss_mask)
+    predicts_plan[:, :-1] = batch.loss_mask[:, 1:]
+    assert torch.all(grad[~predicts_plan] == 0)  # exactly zero, not merely small
+    assert torch.all(grad[predicts_plan] > 0)
+    assert torch.equal(batch.loss_mask, batch.step_ids == 0)
+
+
+def test_one_step_moves_plan_logprobs_in_the_direction_of_the_advantage():
+    model = tiny_model()
+    batch = make_batch(model, FirstStep(), [1.0, -1.0, 0.0])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    settings = UpdateSettings(optimizer_steps=1, micro_batch_size=2)
+    grpo_update(model, optimizer, None, batch, settings, torch.Generator().manual_seed(0))
+    after = sequence_logprobs(model, batch.input_ids, batch.attention_mask)
+    mask = batch.loss_mask
+    delta = [float((after[i] - batch.old_logp[i])[mask[i]].sum()) for i in range(2)]
+    assert delta[0] > 0  # positive advantage: the plan became more likely
+    assert delta[1] < 0  # negative advantage: less likely
+
+
+class RecordingSGD(torch.optim.SGD):
+    """Keeps a copy of the gradients at each step (and changes nothing: lr 0)."""
+
+    def __init__(self, params):
+        self.params_list = list(params)
+        super().__init__(self.params_list, lr=0.0)
+        self.grads = []
+
+    def step(self, closure=None):
+        self.grads.append([p.grad.clone() for p in self.params_list])
+        return super().step(closure)
+
+
+@pytest.mark.parametrize("aggregation", list(Aggregation))
+def test_micro_batching_does_not_change_the_gradient(aggregation):
+    model = tiny_model()
+    batch = make_batch(model, AllSteps(), [1.0, -0.5, 0.7])
+    grads = []
+    for micro in (1, 2, 3):
+        m = copy.deepcopy(model)
+        opt = RecordingSGD(m.parameters())
+        settings = UpdateSettings(
+            aggregation=aggregation, fixed_length=32, optimizer_steps=1, micro_batch_size=micro
+        )
+        grpo_update(m, opt, None, batch, settings, torch.Generator().manual_seed(0))
+        grads.append(opt.grads[0])
+    for other in grads[1:]:
+        for a, b in zip(grads[0], other):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_several_optimizer_steps_keep_old_logprobs_and_report_stats():
+    model = tiny_model()
+    batch = make_batch(model, AllSteps(), [1.0, -1.0, 0.5])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-2)
+    settings = UpdateSettings(optimizer_steps=3, micro_batch_size=1, eps_low=0.1, eps_high=0.1)
+    stats = grpo_update(model, optimizer, None, batch, settings, torch.Generator().manual_seed(0))
+    assert stats.optimizer_steps == 3
+    assert stats.grad_norm > 0 and stats.entropy > 0
+    assert stats.approx_kl >= 0 and 0 <= stats.clip_fraction <= 1
+    assert stats.ref_kl == 0
+
+
+def test_kl_term_uses_reference_logprobs():
+    model = tiny_model()
+    batch = make_batch(model, AllSteps(), [0.0, 0.0, 0.0])
+    ref = sequence_logprobs(tiny_model(seed=1), batch.input_ids, batch.attention_mask)
+    batch = batch._replace(ref_logp=ref)
+    settings = UpdateSettings(kl=KLConfig(beta=0.5), optimizer_steps=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    stats = grpo_update(model, optimizer, None, batch, settings, torch.Generator().manual_seed(0))
+    assert stats.ref_kl > 0  # zero advantages, yet the KL term pulls toward the reference
+    assert stats.grad_norm > 0
+
+
+def test_gradient_clipping_reports_the_norm_before_clipping():
+    model = tiny_model()
+    batch = make_batch(model, AllSteps(), [3.0, -3.0, 1.0])
+    optimizer = RecordingSGD(model.parameters())
+    settings = UpdateSettings(optimizer_steps=1, max_grad_norm=1e-3)
+    stats = grpo_update(model, optimizer, None, batch, settings, torch.Generator().manual_seed(0))
+    clipped = torch.sqrt(sum((g.float() ** 2).sum() for g in optimizer.grads[0]))
+    assert stats.grad_norm > 1e-3
+    assert float(clipped) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_logits_only_where_needed_give_the_same_logprobs_and_gradients():
+    model = tiny_model()
+    batch = make_batch(model, FirstStep(), [1.0, -0.5, 0.7])
+    mask = batch.loss_mask
+    full = gather_logprobs(
+        forward_logits(model, batch.input_ids, batch.attention_mask), batch.input_ids
+    )
+    kept, logits, positions = token_logprobs(
+        model, batch.input_ids, batch.attention_mask, mask, chunk_size=2
+    )
+    assert logits.shape[1] == positions.numel() < batch.input_ids.shape[1] - 1
+    torch.testing.assert_close(kept[mask], full[mask])
+    elsewhere = torch.ones(mask.shape[1], dtype=torch.bool)
+    elsewhere[positions + 1] = False  # columns no row of the batch needs
+    assert torch.all(kept[:, elsewhere] == 0)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_lora_through_peft_trains_only_the_adapters():
+    pytest.importorskip("peft")
+    from agents.train.config import TrainConfig
+    from agents.train.trainer import with_lora
+
+    model = with_lora(tiny_model(), TrainConfig(lora_rank=4, lora_alpha=8))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    batch = make_batch(model, FirstStep(), [1.0, -1.0, 0.5])
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    settings = UpdateSettings(optimizer_steps=1)
+    stats = grpo_update(model, optimizer, None, batch, settings, torch.Generator().manual_seed(0))
+    assert stats.grad_norm > 0
+    for name, p in model.named_parameters():
+        if name in frozen:
+            assert torch.equal(p, frozen[name])
