@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo", help="where the training runs go")
     parser.add_argument("--tasks", type=int, default=30, help="dev tasks for the scripted agents")
-    parser.add_argument("--eval-tasks", type=int, default=3, help="dev tasks for SmolLM2's pass@1")
+    parser.add_argument("--eval-tasks", type=int, default=2, help="dev tasks for SmolLM2's pass@1")
     parser.add_argument("--skip-training", action="store_true", help="only the environment tour")
     args = parser.parse_args(argv)
 
