@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.jsonish import balanced_objects
 from agents.policy import DEFAULT_STOP, GenerationRequest, Policy, SamplingParams
 from agents.prompts import PromptVariant, register_prompt
 from agents.rollout import EnvFactory, RolloutConfig, RolloutEngine
@@ -68,30 +69,6 @@ ANTICIPATORY_PREFILL = register_prompt(anticipatory_prompt(prefill=True))
 # --- Parsing ----------------------------------------------------------------------------------
 
 
-def _balanced_end(text: str, start: int) -> int | None:
-    """Index after the brace closing the one at ``start``, skipping quoted strings."""
-    depth, quote, escaped = 0, "", False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-            continue
-        if ch in "\"'":
-            quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return None
-
-
 def _read_object(text: str, start: int) -> tuple[Any, int] | None:
     """The JSON (or Python-literal) object starting at ``start`` and where it ends."""
     try:
@@ -99,9 +76,10 @@ def _read_object(text: str, start: int) -> tuple[Any, int] | None:
         return value, end
     except (json.JSONDecodeError, RecursionError):
         pass
-    end = _balanced_end(text, start)
-    if end is None:
+    spans = balanced_objects(text[start:])  # text[start] is "{": a first span starts there
+    if not spans:
         return None
+    end = start + len(spans[0])
     try:
         return ast.literal_eval(text[start:end]), end
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):

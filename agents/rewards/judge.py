@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
+from agents.jsonish import balanced_objects
 from agents.rewards.rubric import (
     Dimension,
     Rubric,
@@ -170,30 +171,6 @@ def build_dimension_prompt(
 # ----------------------------------------------------------------------------- parsing
 
 
-def _balanced_objects(text: str) -> list[str]:
-    """Outermost ``{...}`` spans of ``text``, skipping braces inside quoted strings."""
-    spans, start, depth, quote, escaped = [], -1, 0, "", False
-    for i, ch in enumerate(text):
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'" and depth > 0:
-            quote = ch
-        elif ch == "{":
-            if depth == 0:
-                start = i
-            depth += 1
-        elif ch == "}" and depth > 0:
-            depth -= 1
-            if depth == 0:
-                spans.append(text[start : i + 1])
-    return spans
-
-
 def _pythonize_literals(text: str) -> str:
     """Replace bare JSON true/false/null (outside strings) by Python's spelling."""
     words = {"true": "True", "false": "False", "null": "None"}
@@ -244,7 +221,7 @@ def extract_json_objects(text: str) -> list[dict[str, Any]]:
     Handles objects inside code fences or prose. If no balanced object parses, the
     span from the first ``{`` to the last ``}`` is tried as a last resort.
     """
-    objects = [obj for span in _balanced_objects(text) if (obj := _loads_lenient(span))]
+    objects = [obj for span in balanced_objects(text) if (obj := _loads_lenient(span))]
     if not objects and "{" in text and "}" in text:
         obj = _loads_lenient(text[text.index("{") : text.rindex("}") + 1])
         if obj is not None:
