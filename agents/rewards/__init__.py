@@ -18,7 +18,13 @@ from agents.rewards.judge import (
     parse_judge_answer,
     parse_score,
 )
-from agents.rewards.naive import NaiveFormat, NaiveJudge, build_naive_prompt, parse_naive_answer
+from agents.rewards.naive import (
+    NaiveFormat,
+    NaiveJudge,
+    build_naive_prompt,
+    naive_rubric,
+    parse_naive_answer,
+)
 from agents.rewards.rubric import (
     Dimension,
     MissingScoreError,
@@ -69,6 +75,7 @@ __all__ = [
     "load_default_rubric",
     "load_rubric",
     "parse_judge_answer",
+    "naive_rubric",
     "parse_naive_answer",
     "parse_score",
     "repeats_earlier_action",

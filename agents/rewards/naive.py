@@ -23,7 +23,7 @@ from agents.rewards.judge import (
     parse_objects,
     parse_score,
 )
-from agents.rewards.rubric import normalize_label
+from agents.rewards.rubric import Dimension, Rubric, normalize_label
 
 NAIVE_MAX_SCORE = 10
 _SCORE_KEYS = ("score", "overall", "overall_score", "rating", "overall_rating")
@@ -81,3 +81,25 @@ class NaiveJudge(CachedJudge):
 
     def __init__(self, complete: CompleteFn, cache_path: Path | str | None = None) -> None:
         super().__init__(complete, NaiveFormat(), cache_path)
+
+
+NAIVE_EXPECTED_MAX = 5
+"""Top of the single overall score read from next-token digits (one digit: at most 9)."""
+
+
+def naive_rubric() -> Rubric:
+    """The naive reward as a one-dimension rubric, for the expected-score judge.
+
+    :class:`~agents.rewards.ExpectedScoreJudge` with this rubric gives the ablation's
+    single holistic rating from a small local model (always a valid number), the way
+    :class:`NaiveJudge` does from a JSON answer.
+    """
+    overall = Dimension(
+        key="overall",
+        name="Overall Quality",
+        description="How good the plan is, as a whole, for answering the question with the "
+        "agent's tools.",
+        criteria=("Rate the plan as a whole; no separate aspects are scored.",),
+        max_score=NAIVE_EXPECTED_MAX,
+    )
+    return Rubric(name="naive-overall", version="1", dimensions=(overall,))

@@ -6,12 +6,16 @@ policy. A stage says which tokens the loss touches (a
 (:class:`RewardSource`), and whether rollouts stop after the plan turn. Nothing here
 runs anything; :mod:`agents.train.trainer` executes the stages.
 
+A stage's steps may also be any :class:`~agents.grpo.StepSelector` and its reward any
+:data:`RewardFn`, which is how new planning methods (``agents.methods``) plug in.
+
 ========================  =====================================  ===================
 algorithm                 stage 1                                stage 2
 ========================  =====================================  ===================
 grpo                      (none)                                 all steps, 0/1
 first-step-grpo           whole trajectories, first step, 0/1    all steps, 0/1
 anchor-grpo               plans only, plan tokens, rubric reward all steps, 0/1
+                          (or the naive reward: --plan-reward naive)
 last-step-grpo            whole trajectories, last step, 0/1     all steps, 0/1
 random-step-grpo          whole trajectories, random step, 0/1   all steps, 0/1
 ========================  =====================================  ===================
@@ -21,10 +25,16 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agents.grpo import AllSteps, FirstStep, LastStep, RandomStep, StepSelector
-from agents.train.config import Algo, StageSettings, TrainConfig
+from agents.train.config import Algo, PlanReward, StageSettings, TrainConfig
+
+RewardFn = Callable[[Sequence[Any], Sequence[Any]], Sequence[float | None]]
+"""A custom reward: (trajectories, their tasks) -> one reward per trajectory; None or NaN
+marks a missing reward (excluded from the advantages and counted, never 0)."""
 
 
 class RewardSource(str, enum.Enum):
@@ -34,6 +44,13 @@ class RewardSource(str, enum.Enum):
     """The environment's 0/1 exact-match reward of the whole trajectory."""
     PLAN_RUBRIC = "plan-rubric"
     """The plan-rubric judge's score of the first turn, R in [0, 1]."""
+    NAIVE_PLAN = "naive-plan"
+    """The judge's single overall rating of the first turn, in [0, 1] (ablation)."""
+
+    @property
+    def judged(self) -> bool:
+        """Whether a judge model scores the plan."""
+        return self is not RewardSource.OUTCOME
 
 
 class StepChoice(str, enum.Enum):
@@ -51,10 +68,10 @@ class Stage:
 
     index: int
     """1 or 2 (which ``stageN_*`` settings of the config apply)."""
-    steps: StepChoice
-    """Tokens the loss covers."""
-    reward: RewardSource
-    """Where rewards come from."""
+    steps: StepChoice | StepSelector
+    """Tokens the loss covers: a built-in choice or any selector."""
+    reward: RewardSource | RewardFn
+    """Where rewards come from: a built-in source or any reward function."""
     plan_only: bool
     """Stop every rollout after the plan turn (Anchor-GRPO stage 1)."""
     settings: StageSettings
@@ -65,12 +82,14 @@ class Stage:
         return f"stage{self.index}"
 
 
-def selector_for(choice: StepChoice, seed: int, step: int) -> StepSelector:
-    """The step selector of ``choice`` at trainer step ``step``.
+def selector_for(choice: StepChoice | StepSelector, seed: int, step: int) -> StepSelector:
+    """The step selector of ``choice`` at trainer step ``step`` (a selector is returned as is).
 
     :class:`RandomStep` gets a seed derived from (seed, step), so its draws depend only
     on the step and a resumed run draws exactly what an uninterrupted one would.
     """
+    if not isinstance(choice, StepChoice):
+        return choice
     if choice is StepChoice.ALL:
         return AllSteps()
     if choice is StepChoice.FIRST:
@@ -102,6 +121,8 @@ def stages_for(config: TrainConfig) -> tuple[Stage, ...]:
     stages = [stage2]
     if config.algo is not Algo.GRPO:
         steps, reward, plan_only = _STAGE1[config.algo]
+        if reward is RewardSource.PLAN_RUBRIC and config.plan_reward is PlanReward.NAIVE:
+            reward = RewardSource.NAIVE_PLAN
         stages.insert(0, Stage(1, steps, reward, plan_only, config.stage(1)))
     return tuple(s for s in stages if s.settings.steps > 0)
 

@@ -33,6 +33,15 @@ class Algo(str, enum.Enum):
     SFT = "sft"
 
 
+class PlanReward(str, enum.Enum):
+    """What rewards the plan in anchor-grpo's stage 1."""
+
+    RUBRIC = "rubric"
+    """The plan-rubric judge: R = sum of dimension scores / sum of their maxima."""
+    NAIVE = "naive"
+    """One overall rating of the plan (the paper's naive-reward ablation)."""
+
+
 class Precision(str, enum.Enum):
     """Numeric precision of the forward and backward passes."""
 
@@ -153,6 +162,12 @@ class TrainConfig:
     """LoRA scaling alpha."""
     logprob_chunk_size: int = 1024
     """Positions per log-softmax chunk (lower it when memory is short)."""
+    plan_reward: PlanReward = PlanReward.RUBRIC
+    """Stage-1 reward of anchor-grpo: rubric (six-dimension plan rubric) or naive (one overall rating)."""
+    rubric: str = ""
+    """Rubric JSON file (e.g. from the Plan Rubrics Learner); empty: the bundled default rubric."""
+    require_validated_rubric: bool = False
+    """Refuse a rubric file whose validation record is missing or missed the thresholds (else warn)."""
     judge_model: str = ""
     """Model of the stage-1 expected-score rubric judge; empty: a frozen copy of the initial policy."""
     judge_batch_size: int = 8
@@ -177,6 +192,8 @@ class TrainConfig:
     """Show a progress bar."""
     eval_tasks: int = 0
     """Dev tasks to measure pass@1 on (greedy) before and after training (0: skip)."""
+    eval_before: bool = True
+    """Also measure pass@1 before training (off when the starting policy was measured already)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -228,7 +245,9 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-RUNTIME_FIELDS = frozenset({"resume", "stop_after", "progress", "tensorboard", "eval_tasks"})
+RUNTIME_FIELDS = frozenset(
+    {"resume", "stop_after", "progress", "tensorboard", "eval_tasks", "eval_before"}
+)
 """Fields that do not change what a run computes: a resume may change them."""
 
 

@@ -121,4 +121,5 @@ def train_sft(config: TrainConfig) -> TrainResult:
 def _eval(run: Run) -> float | None:
     from agents.train.trainer import evaluate
 
-    return evaluate(run, run.config.eval_tasks) if run.config.eval_tasks else None
+    c = run.config
+    return evaluate(run, c.eval_tasks) if c.eval_tasks and c.eval_before else None

@@ -31,6 +31,7 @@ from agents.policy import SamplingParams
 from agents.prompts import get_prompt
 from agents.rollout import RolloutConfig, RolloutEngine
 from agents.train.algos import (
+    RewardFn,
     RewardSource,
     Stage,
     derive_seed,
@@ -80,7 +81,8 @@ class Run:
     comm: Collectives
     initial_model: nn.Module | None = None
     """A frozen copy of the starting weights (judge and KL reference), when needed."""
-    judge: Any = None
+    judges: dict[Any, Any] = field(default_factory=dict)
+    """Plan judges built on first use, by reward source."""
     tasks: dict[str, Any] = field(default_factory=dict)
     """Training tasks by id (the split, cut to max_tasks)."""
     make_env: Callable[..., Any] | None = None
@@ -235,20 +237,33 @@ def _frozen_copy(model: nn.Module) -> nn.Module:
     return frozen
 
 
-def build_judge(run: Run) -> Any:
-    """The stage-1 expected-score rubric judge (judge_model, or the frozen initial policy)."""
-    from agents.rewards import ExpectedScoreJudge
+def build_judge(run: Run, source: RewardSource = RewardSource.PLAN_RUBRIC) -> Any:
+    """The stage-1 expected-score judge (judge_model, or the frozen initial policy).
 
-    if run.config.judge_model:
+    The plan rubric is the config's rubric file (checked with ``load_validated_rubric``)
+    or the bundled default; the naive reward uses the one-dimension overall rubric.
+    """
+    from agents.rewards import ExpectedScoreJudge, naive_rubric
+
+    c = run.config
+    if c.judge_model:
         from agents.models import load_model_and_tokenizer
 
-        model, tokenizer = load_model_and_tokenizer(
-            run.config.judge_model, device=run.accelerator.device
-        )
+        model, tokenizer = load_model_and_tokenizer(c.judge_model, device=run.accelerator.device)
         model.requires_grad_(False)
     else:
         model, tokenizer = run.initial_model, run.tokenizer
-    return ExpectedScoreJudge(model, tokenizer, batch_size=run.config.judge_batch_size)
+    rubric = naive_rubric() if source is RewardSource.NAIVE_PLAN else plan_rubric(c)
+    return ExpectedScoreJudge(model, tokenizer, rubric, batch_size=c.judge_batch_size)
+
+
+def plan_rubric(config: TrainConfig) -> Any:
+    """The rubric file of ``config`` (validated), or None for the judge's bundled default."""
+    if not config.rubric:
+        return None
+    from agents.rubrics.validation import load_validated_rubric
+
+    return load_validated_rubric(config.rubric, require_thresholds=config.require_validated_rubric)
 
 
 # ----------------------------------------------------------------------------- one step
@@ -338,13 +353,30 @@ def rubric_rewards(
     return RewardBatch(values.float(), dims)
 
 
+def custom_rewards(
+    trajectories: Sequence[Trajectory], tasks: Sequence[Any], reward: RewardFn
+) -> RewardBatch:
+    """A reward function's values; None, NaN or a wrong count are caught here."""
+    values = list(reward(trajectories, tasks))
+    if len(values) != len(trajectories):
+        raise ValueError(
+            f"Expected the reward function to return {len(trajectories)} values, got {len(values)}."
+        )
+    nan = float("nan")
+    floats = [nan if v is None else float(v) for v in values]
+    return RewardBatch(torch.tensor(floats, dtype=torch.float32), {})
+
+
 def score(run: Run, stage: Stage, trajectories: Sequence[Trajectory]) -> RewardBatch:
+    if not isinstance(stage.reward, RewardSource):
+        tasks = [run.tasks[t.task_id] for t in trajectories]
+        return custom_rewards(trajectories, tasks, stage.reward)
     if stage.reward is RewardSource.OUTCOME:
         return outcome_rewards(trajectories)
-    if run.judge is None:
-        run.judge = build_judge(run)
+    if stage.reward not in run.judges:
+        run.judges[stage.reward] = build_judge(run, stage.reward)
     questions = [run.tasks[t.task_id].question for t in trajectories]
-    return rubric_rewards(trajectories, questions, run.judge)
+    return rubric_rewards(trajectories, questions, run.judges[stage.reward])
 
 
 def update_settings(config: TrainConfig, stage: Stage) -> UpdateSettings:
@@ -497,7 +529,7 @@ def step_record(
     for key, dim in rewards.dimensions.items():
         ok = torch.isfinite(dim)
         tally.add(f"rubric/{key}", dim[ok].sum(), ok.sum())
-    if stage.reward is RewardSource.PLAN_RUBRIC:
+    if stage.reward in (RewardSource.PLAN_RUBRIC, RewardSource.NAIVE_PLAN):
         tally.add("rubric/score", good.sum(), valid.sum())
     tally.add("groups/zero_variance_share", adv.zero_variance_groups, adv.num_groups)
     _token_counts(tally, trajectories, batch)
@@ -617,15 +649,21 @@ def finish(run: Run) -> Path:
     return out
 
 
-def train_grpo(config: TrainConfig) -> TrainResult:
-    """Run the stages of ``config.algo`` (any algorithm but sft)."""
-    stages = stages_for(config)
+def train_grpo(config: TrainConfig, stages: Sequence[Stage] | None = None) -> TrainResult:
+    """Run the stages of ``config.algo`` (any algorithm but sft), or the given ``stages``
+    (a planning method's own schedule; the config still supplies every setting)."""
+    stages = tuple(stages) if stages is not None else stages_for(config)
+    if not stages:
+        raise ValueError("Expected at least one stage with steps > 0.")
+    judged = any(isinstance(s.reward, RewardSource) and s.reward.judged for s in stages)
     needs_initial = any(s.settings.kl.enabled for s in stages) or (
-        any(s.reward is RewardSource.PLAN_RUBRIC for s in stages) and not config.judge_model
+        judged and not config.judge_model
     )
     run = setup_run(config, config.learning_rate, needs_initial)
     total = total_steps(stages)
-    before = evaluate(run, config.eval_tasks) if config.eval_tasks else None
+    before = None
+    if config.eval_tasks and config.eval_before:
+        before = evaluate(run, config.eval_tasks)
     done = run_loop(
         run, total, lambda s: grpo_step(run, stages, s), lambda s: stage_at(stages, s).index
     )
@@ -647,13 +685,14 @@ def conclude(run: Run, done: int, total: int, before: float | None) -> TrainResu
     return TrainResult(Path(run.config.output_dir), done, finished, before, after)
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Train with ``config`` (GRPO variants or SFT) and return where the results are."""
+def train(config: TrainConfig, stages: Sequence[Stage] | None = None) -> TrainResult:
+    """Train with ``config`` (GRPO variants or SFT) and return where the results are;
+    ``stages`` replaces the algorithm's own schedule (see :func:`train_grpo`)."""
     if config.algo is Algo.SFT:
         from agents.train.sft import train_sft
 
         return train_sft(config)
-    return train_grpo(config)
+    return train_grpo(config, stages)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -728,7 +767,7 @@ def demo_run(
             algo=Algo.ANCHOR_GRPO, output_dir=str(out / "anchor-grpo"),
             model=str(sft.output_dir / FINAL_DIR), tiny_model=False,
             judge_model="" if tiny_model else "smollm2", learning_rate=1e-5,
-            stage1_steps=stage1_steps, stage2_steps=stage2_steps,
+            eval_before=False, stage1_steps=stage1_steps, stage2_steps=stage2_steps,
             stage1_group_size=group_size, stage2_group_size=group_size,
             **{k: v for k, v in common.items() if k != "tiny_model"},
         )

@@ -296,3 +296,67 @@ def test_trl_grpo_trainer_takes_a_step_with_first_step_masking(corpus_dir, tmp_p
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     logged = trainer.state.log_history[0]
     assert "rewards/plan_rubric/mean" in logged
+
+
+def two_dimension_rubric(path: Path) -> Path:
+    dims = [
+        {"key": "focus", "name": "Focus", "description": "Aims at the question.",
+         "criteria": ["Names the asked attribute."], "max_score": 3},
+        {"key": "tools", "name": "Tools", "description": "Uses search and visit well.",
+         "criteria": ["Searches before visiting."], "max_score": 2},
+    ]  # fmt: skip
+    path.write_text(json.dumps({"name": "learned", "version": "2", "dimensions": dims}))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:Step 0. empty batch")
+def test_a_rubric_file_is_checked_and_drives_the_plan_reward(corpus_dir, tmp_path):
+    from agents.rubrics.validation import UnvalidatedRubricError, UnvalidatedRubricWarning
+
+    rubric = two_dimension_rubric(tmp_path / "rubric.json")
+    stage = ("--algo", "anchor-grpo", "--stage1-steps", "1", "--stage2-steps", "0")
+    with pytest.warns(UnvalidatedRubricWarning, match="not validated"):
+        assert main(args(corpus_dir, tmp_path / "a", *stage, "--rubric", str(rubric))) == 0
+    [record] = read_metrics(tmp_path / "a" / "metrics.jsonl")
+    assert 0 <= record["rubric/focus"] <= 3 and 0 <= record["rubric/tools"] <= 2
+    assert "rubric/goal_alignment" not in record
+    strict = ("--rubric", str(rubric), "--require-validated-rubric")
+    with pytest.raises(UnvalidatedRubricError, match="learned"):
+        main(args(corpus_dir, tmp_path / "b", *stage, *strict))
+
+
+@pytest.mark.filterwarnings("ignore:Step 0. empty batch")
+def test_naive_plan_reward_is_one_overall_rating(corpus_dir, tmp_path):
+    stage = ("--algo", "anchor-grpo", "--stage1-steps", "1", "--stage2-steps", "0")
+    assert main(args(corpus_dir, tmp_path, *stage, "--plan-reward", "naive")) == 0
+    [record] = read_metrics(tmp_path / "metrics.jsonl")
+    assert 0 <= record["rubric/overall"] <= 5
+    assert record["rubric/score"] == pytest.approx(record["rubric/overall"] / 5, abs=1e-5)
+    assert not any(k.startswith("rubric/goal") for k in record)
+
+
+def test_custom_stages_take_any_selector_and_reward_function(corpus_dir, tmp_path):
+    from agents.grpo import ExplicitSteps
+    from agents.train.algos import RewardSource, Stage
+    from agents.train.trainer import train
+
+    seen = []
+
+    def plan_length(trajectories, tasks):
+        seen.append([t.id for t in tasks])
+        return [None if i == 0 else float(len(t.plan)) for i, t in enumerate(trajectories)]
+
+    config = TrainConfig(
+        tiny_model=True, corpus=str(corpus_dir), output_dir=str(tmp_path), max_turns=2,
+        max_new_tokens=10, tasks_per_step=1, stage1_steps=1, stage1_group_size=3, micro_batch_size=3,
+        learning_rate=1e-3, progress=False, tensorboard=False,
+    )  # fmt: skip
+    stage = Stage(1, ExplicitSteps({0}), plan_length, True, config.stage(1))
+    result = train(config, stages=[stage])
+    assert result.steps_done == 1 and seen and all(i.startswith("t-") for i in seen[0])
+    [record] = read_metrics(tmp_path / "metrics.jsonl")
+    assert record["reward/excluded"] == 1  # the None reward is counted, not zero
+    assert record["tokens/rest"] == 0 and record["tokens/trained"] <= record["tokens/plan"]
+    with pytest.raises(ValueError, match="at least one stage"):
+        train(config.replace(output_dir=str(tmp_path / "none")), stages=[])
+    assert RewardSource.NAIVE_PLAN.judged and not RewardSource.OUTCOME.judged
