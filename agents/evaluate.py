@@ -84,6 +84,8 @@ class EvalConfig:
     batch_tasks: int = field(default=8, metadata=_help("tasks per lockstep rollout"))
     max_turns: int = field(default=20, metadata=_help("assistant turns per episode"))
     max_new_tokens: int = field(default=256, metadata=_help("tokens per turn"))
+    top_k: int = field(default=5, metadata=_help("search results per query (environment)"))
+    visit_chars: int = field(default=4000, metadata=_help("characters one visit returns"))
     temperature: float = field(default=1.0, metadata=_help("sampling temperature (0: greedy)"))
     top_p: float = field(default=1.0, metadata=_help("nucleus sampling mass"))
     seed: int = field(default=0, metadata=_help("sampling seed"))
@@ -238,6 +240,8 @@ def env_factory(config: EvalConfig) -> EnvFactory:
             corpus=config.corpus,
             split=config.split,
             max_episode_steps=config.max_turns,
+            top_k=config.top_k,
+            visit_chars=config.visit_chars,
         )
 
     return make

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serve import append_section  # noqa: E402 - the shared RESULTS.md writer
+from _results import append_section  # noqa: E402
 
 K = 10
 

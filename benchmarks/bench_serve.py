@@ -14,10 +14,7 @@ is encoded. The baseline is in-process batched search on the same backend (batch
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import platform
-import shlex
 import subprocess
 import sys
 import threading
@@ -28,29 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 REPO = Path(__file__).resolve().parents[1]
-
-
-def append_section(title: str, body: str, note: str = "") -> None:
-    """Append one section to RESULTS.md: heading with the date, machine, load and command."""
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    load = os.getloadavg()
-    lines = [
-        "",
-        f"## {title} — {now}",
-        "",
-        f"Machine: {machine}. Load average at the end: {load[0]:.2f} / {load[1]:.2f} / "
-        f"{load[2]:.2f} (1 / 5 / 15 min).",
-        "",
-        f"Command: `{shlex.join(['python', *sys.argv])}`",
-        "",
-    ]
-    if note:
-        lines += [f"Note: {note}", ""]
-    with RESULTS.open("a", encoding="utf-8") as fh:
-        fh.write("\n".join([*lines, body, ""]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import append_section  # noqa: E402
 
 
 def unique_queries(questions: Sequence[str], n: int, tag: str) -> list[str]:

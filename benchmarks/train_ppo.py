@@ -30,7 +30,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serve import append_section  # noqa: E402 - the shared RESULTS.md writer
+from _results import append_section  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,65 @@
+"""Appending a measured section to ``benchmarks/RESULTS.md``: date, machine, load, commit
+and the command that produced it, so every figure there can be traced and rerun.
+
+``WEBANCHOR_RESULTS`` points the writer at another file (tests use it, so they never touch
+the real one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def results_path() -> Path:
+    """The file sections are appended to."""
+    return Path(os.environ.get("WEBANCHOR_RESULTS", REPO / "benchmarks" / "RESULTS.md"))
+
+
+def commit() -> str:
+    """The short commit of the working tree (``+dirty`` when it has changes), or ``unknown``."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def append_section(title: str, body: str, note: str = "") -> Path:
+    """Append one section: heading with the date, machine, load, commit and command."""
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    machine = f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    load = os.getloadavg()
+    lines = [
+        "",
+        f"## {title} — {now}",
+        "",
+        f"Machine: {machine}. Load average at the end: {load[0]:.2f} / {load[1]:.2f} / "
+        f"{load[2]:.2f} (1 / 5 / 15 min). Commit: {commit()}.",
+        "",
+        f"Command: `{shlex.join(['python', *sys.argv])}`",
+        "",
+    ]
+    if note:
+        lines += [f"Note: {note}", ""]
+    path = results_path()
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("\n".join([*lines, body, ""]))
+    return path

@@ -1,0 +1,368 @@
+"""What the paper's experiments share: scales, corpora, the starting policy, trained
+methods, evaluation, and failures that are reported instead of ending the run.
+
+Every experiment (``plan_anchor.py``, ``main_table.py``, ``ablations.py``,
+``training_dynamics.py``) takes ``--scale smoke|small|full``, ``--work-dir`` (where
+corpora, trained models and evaluations are kept, so experiments reuse each other's
+training and an interrupted run continues), ``--corpus`` and ``--methods-file``.
+
+A *scale* fixes every budget (tasks, samples, turns, tokens, training steps), so all
+methods of one run see the same tasks, seeds and budgets:
+
+- ``smoke``: a tiny random model, seconds; what the tests run.
+- ``small``: SmolLM2-135M-Instruct on this 2-core CPU, each experiment within 30 minutes.
+- ``full``: the settings for a GPU (see ``benchmarks/README.md``).
+
+The starting policy is SmolLM2 after a short SFT warm start on gold trajectories of the
+bundled train split (SmolLM2 does not write tool calls zero-shot); methods train from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(REPO))
+
+from _results import append_section  # noqa: E402
+
+from agents.methods import Method, get_method, load_methods_file  # noqa: E402
+
+HOTPOT_FILE = REPO.parent / "shared" / "data" / "hotpotqa_dev500.jsonl"
+"""Default source of the ``hotpotqa`` corpus (imported on first use)."""
+
+T = TypeVar("T")
+
+
+# --- Scales -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Every budget of an experiment run."""
+
+    name: str
+    model: str = ""
+    """Starting model: '' SmolLM2-135M-Instruct, 'tiny' a tiny random model, or an HF id/path."""
+    eval_tasks: int = 4
+    """Tasks per corpus evaluated (the first N of the split)."""
+    runs: int = 3
+    """Samples per task: pass@1 is their mean, pass@k uses k = runs."""
+    max_turns: int = 4
+    max_new_tokens: int = 128
+    visit_chars: int = 600
+    top_k: int = 3
+    temperature: float = 1.0
+    batch_tasks: int = 8
+    """Tasks per lockstep evaluation batch."""
+    sft_tasks: int = 4
+    sft_epochs: int = 1
+    stage1_steps: int = 2
+    stage2_steps: int = 1
+    group_size: int = 4
+    tasks_per_step: int = 1
+    learning_rate: float = 1e-5
+    micro_batch_size: int = 2
+    judge_model: str = "smollm2"
+    """Plan judge for stage-1 rewards and plan scores; '' the frozen starting policy."""
+    anchor_tasks: int = 6
+    """Plan anchor: questions probed per corpus (or per difficulty)."""
+    anchor_samples: int = 4
+    """Plan anchor: rollouts per question to find ones neither all right nor all wrong."""
+    anchor_continuations: int = 4
+    """Plan anchor: n continuations after each fixed first step (pass@n)."""
+    seed: int = 0
+
+    def describe(self) -> str:
+        """One line of the budgets for a results note."""
+        model = {"": "SmolLM2-135M-Instruct", "tiny": "tiny random model"}.get(
+            self.model, self.model
+        )
+        return (
+            f"scale {self.name}: {model}; {self.eval_tasks} tasks per corpus x {self.runs} "
+            f"runs; {self.max_turns} turns of <= {self.max_new_tokens} tokens; visits of "
+            f"{self.visit_chars} chars; top-{self.top_k}; SFT start on {self.sft_tasks} gold "
+            f"trajectories; training {self.stage1_steps}+{self.stage2_steps} steps, G = "
+            f"{self.group_size}, {self.tasks_per_step} question(s) per step; seed {self.seed}"
+        )
+
+
+SCALES = {
+    "smoke": Scale(
+        "smoke", model="tiny", eval_tasks=2, runs=2, max_turns=2, max_new_tokens=12,
+        sft_tasks=2, stage1_steps=1, stage2_steps=1, group_size=2, learning_rate=1e-3,
+        judge_model="", anchor_tasks=2, anchor_samples=2, anchor_continuations=2,
+    ),
+    "small": Scale("small"),
+    "full": Scale(
+        "full", eval_tasks=300, runs=3, max_turns=10, max_new_tokens=256, visit_chars=3000,
+        top_k=5, batch_tasks=32, sft_tasks=500, sft_epochs=2, stage1_steps=100,
+        stage2_steps=100, group_size=8, tasks_per_step=8, learning_rate=1e-6,
+        micro_batch_size=8, judge_model="", anchor_tasks=100, anchor_samples=8,
+        anchor_continuations=8,
+    ),
+}  # fmt: skip
+
+
+# --- Corpora ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """A corpus an experiment evaluates on: its table name, location and split."""
+
+    name: str
+    corpus: str
+    """'default' (the bundled world) or a corpus directory."""
+    split: str = "test"
+
+
+def parse_corpus(text: str, work_dir: Path, hotpot_file: Path = HOTPOT_FILE) -> CorpusSpec:
+    """``world`` (the bundled test split), ``hotpotqa`` (imported from ``hotpot_file`` into
+    the work directory on first use) or ``NAME=DIR[:SPLIT]``."""
+    if text == "world":
+        return CorpusSpec("world", "default", "test")
+    if text == "hotpotqa":
+        return CorpusSpec("hotpotqa", str(import_hotpotqa(hotpot_file, work_dir)), "test")
+    name, sep, rest = text.partition("=")
+    if not sep or not name or not rest:
+        raise ValueError(f"Expected world, hotpotqa or NAME=DIR[:SPLIT], got {text!r}.")
+    directory, _, split = rest.partition(":")
+    if (
+        not (Path(directory) / "pages.jsonl").exists()
+        and not (Path(directory) / "pages.jsonl.gz").exists()
+    ):
+        raise FileNotFoundError(f"Corpus {name!r} is not built: no pages file in {directory}.")
+    return CorpusSpec(name, directory, split or "test")
+
+
+def import_hotpotqa(source: Path, work_dir: Path) -> Path:
+    """The HotpotQA corpus in ``work_dir/corpora/hotpotqa``, imported once."""
+    out = work_dir / "corpora" / "hotpotqa"
+    if (out / "tasks.jsonl").exists():
+        return out
+    if not source.exists():
+        raise FileNotFoundError(
+            f"Corpus hotpotqa is not built and its source {source} is missing "
+            "(pass --hotpot-file, or another --corpus)."
+        )
+    from wiki_corpus.importers import import_file
+    from wiki_corpus.io import write_corpus
+
+    result = import_file("hotpotqa", source)
+    write_corpus(out, result.pages, result.tasks, result.meta)
+    return out
+
+
+# --- Failures -----------------------------------------------------------------------------
+
+
+@dataclass
+class Failures:
+    """What failed (a checkpoint, a corpus, a method): reported, and the run goes on."""
+
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def attempt(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """``fn(*args, **kwargs)``, or None after recording and printing the error."""
+        try:
+            return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # noqa: BLE001 - any failure of one part is reported
+            message = f"{type(err).__name__}: {err}"
+            self.items.append((what, message))
+            print(f"[failed] {what}: {message} (continuing with the rest)", file=sys.stderr)
+            traceback.print_exc(limit=3, file=sys.stderr)
+            return None
+
+    def markdown(self) -> str:
+        """A list of the failures for the results, or '' when nothing failed."""
+        if not self.items:
+            return ""
+        lines = ["Failed (the rest ran):", ""]
+        lines += [f"- {what}: {message}" for what, message in self.items]
+        return "\n".join(lines) + "\n"
+
+
+# --- Models -------------------------------------------------------------------------------
+
+
+def _base_config(scale: Scale, output_dir: Path, **changes: Any) -> Any:
+    from agents.train.config import TrainConfig
+
+    return TrainConfig(
+        corpus="default", split="train", output_dir=str(output_dir), seed=scale.seed,
+        max_turns=scale.max_turns, max_new_tokens=scale.max_new_tokens,
+        visit_chars=scale.visit_chars, top_k=scale.top_k, micro_batch_size=scale.micro_batch_size,
+        tasks_per_step=scale.tasks_per_step, learning_rate=scale.learning_rate,
+        stage1_steps=scale.stage1_steps, stage2_steps=scale.stage2_steps,
+        stage1_group_size=scale.group_size, stage2_group_size=scale.group_size,
+        judge_model=scale.judge_model, temperature=scale.temperature, tensorboard=False,
+        **changes,
+    )  # fmt: skip
+
+
+def _cached(out: Path, record: dict[str, Any]) -> Path | None:
+    """``out/final`` when it was made with ``record``; a stale or partial ``out`` is removed."""
+    final, stamp = out / "final", out / "made_with.json"
+    made = stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == record
+    if made and (final / "config.json").exists():
+        return final
+    if out.exists():
+        shutil.rmtree(out)
+    return None
+
+
+def start_model(scale: Scale, work_dir: Path) -> str:
+    """The starting policy: the scale's model after the SFT warm start (trained once)."""
+    from agents.train.config import Algo
+    from agents.train.trainer import train
+
+    out = work_dir / "models" / "start"
+    record = {"scale": dataclasses.asdict(scale), "what": "sft start"}
+    if (final := _cached(out, record)) is not None:
+        return str(final)
+    tiny = scale.model == "tiny"
+    config = _base_config(
+        scale, out, algo=Algo.SFT, tiny_model=tiny, model="" if tiny else scale.model,
+        sft_max_tasks=scale.sft_tasks, sft_epochs=scale.sft_epochs,
+    )  # fmt: skip
+    train(config)
+    (out / "made_with.json").write_text(json.dumps(record), encoding="utf-8")
+    return str(out / "final")
+
+
+def method_model(method: Method, scale: Scale, work_dir: Path, start: str) -> str:
+    """The policy of ``method``: ``start`` itself, or ``start`` trained by the method
+    (kept under ``work_dir/models/<name>`` and reused by later experiments)."""
+    if not method.trains:
+        return start
+    from agents.train.trainer import train
+
+    out = work_dir / "models" / method.name
+    record = {"scale": dataclasses.asdict(scale), "method": repr(method), "start": start}
+    if (final := _cached(out, record)) is not None:
+        return str(final)
+    config = method.train_config(_base_config(scale, out, model=start))
+    train(config, stages=method.stages(config))
+    (out / "made_with.json").write_text(json.dumps(record), encoding="utf-8")
+    return str(out / "final")
+
+
+def training_metrics(work_dir: Path, name: str) -> list[dict[str, Any]]:
+    """The metrics.jsonl records of method ``name``'s training run."""
+    from agents.train.logging import read_metrics
+
+    return read_metrics(work_dir / "models" / name / "metrics.jsonl")
+
+
+# --- Evaluation ---------------------------------------------------------------------------
+
+
+def evaluate_policy(
+    policy: str,
+    corpus: CorpusSpec,
+    scale: Scale,
+    out: Path,
+    *,
+    agent: str = "react",
+    prompt: str | None = "react-plan-prefill",
+    runs: int | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``policy`` (a scripted name, ``smollm2`` or a model directory) on the first
+    ``scale.eval_tasks`` tasks; returns the summary metrics. Resumes a partial run."""
+    from agents.evaluate import EvalConfig, evaluate
+
+    scripted = policy in ("oracle", "naive", "random")
+    if not scripted and policy != "smollm2" and not Path(policy).exists() and "/" not in policy:
+        raise FileNotFoundError(f"Checkpoint {policy!r} does not exist.")
+    n = runs or scale.runs
+    config = EvalConfig(
+        policy=policy, corpus=corpus.corpus, split=corpus.split, n=n, k=n, agent=agent,
+        prompt=None if scripted else prompt, max_turns=scale.max_turns,
+        max_new_tokens=scale.max_new_tokens, top_k=scale.top_k, visit_chars=scale.visit_chars,
+        temperature=scale.temperature, seed=scale.seed, limit=scale.eval_tasks, out=str(out),
+        resume=True, batch_tasks=scale.batch_tasks,
+    )  # fmt: skip
+    return evaluate(config)["metrics"]
+
+
+# --- Command line -------------------------------------------------------------------------
+
+
+def common_parser(description: str) -> argparse.ArgumentParser:
+    """The options every experiment shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument(
+        "--work-dir", type=Path, default=REPO / "runs" / "bench", help="models, runs, plots"
+    )
+    parser.add_argument(
+        "--corpus",
+        action="append",
+        help="world, hotpotqa or NAME=DIR[:SPLIT] (repeatable; default: world and hotpotqa)",
+    )
+    parser.add_argument("--hotpot-file", type=Path, default=HOTPOT_FILE)
+    parser.add_argument(
+        "--methods-file", action="append", default=[], help="Python file registering methods"
+    )
+    parser.add_argument("--model", default=None, help="starting model (overrides the scale's)")
+    parser.add_argument("--note", default="", help="a note for RESULTS.md")
+    parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
+    return parser
+
+
+def scale_from(args: argparse.Namespace) -> Scale:
+    scale = SCALES[args.scale]
+    return dataclasses.replace(scale, model=args.model) if args.model is not None else scale
+
+
+def corpora_from(args: argparse.Namespace, failures: Failures) -> list[CorpusSpec]:
+    """The requested corpora; one that cannot be built is reported and left out."""
+    specs = []
+    for text in args.corpus or ["world", "hotpotqa"]:
+        spec = failures.attempt(
+            f"corpus {text}", parse_corpus, text, args.work_dir, args.hotpot_file
+        )
+        if spec is not None:
+            specs.append(spec)
+    return specs
+
+
+def methods_from(names: Sequence[str], files: Sequence[str], failures: Failures) -> list[Method]:
+    """Load the method files, then look up ``names`` (unknown names are reported)."""
+    for path in files:
+        failures.attempt(f"methods file {path}", load_methods_file, path)
+    found = [failures.attempt(f"method {name}", get_method, name) for name in names]
+    return [m for m in found if m is not None]
+
+
+def finish(title: str, body: str, args: argparse.Namespace, failures: Failures, note: str) -> None:
+    """Print the section and append it to RESULTS.md (unless --no-append)."""
+    text = body + ("\n" + failures.markdown() if failures.items else "")
+    print(f"\n## {title}\n\n{text}")
+    if not args.no_append:
+        notes = "; ".join(x for x in (note, args.note) if x)
+        path = append_section(title, text, notes)
+        print(f"appended to {path}")
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A table cell: numbers rounded, None as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
