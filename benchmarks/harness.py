@@ -84,6 +84,12 @@ class Scale:
     """Plan anchor: n continuations after each fixed first step (pass@n)."""
     seed: int = 0
 
+    def training_key(self) -> dict[str, Any]:
+        """The fields that change a trained model (the cache key of trained models)."""
+        skip = {"name", "eval_tasks", "runs", "batch_tasks", "anchor_tasks"}
+        skip |= {"anchor_samples", "anchor_continuations"}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
     def describe(self) -> str:
         """One line of the budgets for a results note."""
         model = {"": "SmolLM2-135M-Instruct", "tiny": "tiny random model"}.get(
@@ -94,7 +100,9 @@ class Scale:
             f"runs; {self.max_turns} turns of <= {self.max_new_tokens} tokens; visits of "
             f"{self.visit_chars} chars; top-{self.top_k}; SFT start on {self.sft_tasks} gold "
             f"trajectories; training {self.stage1_steps}+{self.stage2_steps} steps, G = "
-            f"{self.group_size}, {self.tasks_per_step} question(s) per step; seed {self.seed}"
+            f"{self.group_size}, {self.tasks_per_step} question(s) per step; plan anchor "
+            f"{self.anchor_tasks} questions x {self.anchor_samples} samples, "
+            f"{self.anchor_continuations} continuations; seed {self.seed}"
         )
 
 
@@ -187,6 +195,11 @@ class Failures:
             traceback.print_exc(limit=3, file=sys.stderr)
             return None
 
+    def note(self, what: str, reason: str) -> None:
+        """Record something left out for a reason other than an exception."""
+        self.items.append((what, reason))
+        print(f"[skipped] {what}: {reason}", file=sys.stderr)
+
     def markdown(self) -> str:
         """A list of the failures for the results, or '' when nothing failed."""
         if not self.items:
@@ -231,7 +244,7 @@ def start_model(scale: Scale, work_dir: Path) -> str:
     from agents.train.trainer import train
 
     out = work_dir / "models" / "start"
-    record = {"scale": dataclasses.asdict(scale), "what": "sft start"}
+    record = {"scale": scale.training_key(), "what": "sft start"}
     if (final := _cached(out, record)) is not None:
         return str(final)
     tiny = scale.model == "tiny"
@@ -252,7 +265,7 @@ def method_model(method: Method, scale: Scale, work_dir: Path, start: str) -> st
     from agents.train.trainer import train
 
     out = work_dir / "models" / method.name
-    record = {"scale": dataclasses.asdict(scale), "method": repr(method), "start": start}
+    record = {"scale": scale.training_key(), "method": repr(method), "start": start}
     if (final := _cached(out, record)) is not None:
         return str(final)
     config = method.train_config(_base_config(scale, out, model=start))
@@ -271,6 +284,17 @@ def training_metrics(work_dir: Path, name: str) -> list[dict[str, Any]]:
 # --- Evaluation ---------------------------------------------------------------------------
 
 
+def check_checkpoint(policy: str) -> None:
+    """Raise FileNotFoundError for a policy that names a local checkpoint that is not there
+    (scripted names, ``smollm2``, ``openai:...`` and ``org/name`` hub ids pass)."""
+    if policy in ("oracle", "naive", "random", "smollm2") or policy.startswith("openai:"):
+        return
+    path = Path(policy).expanduser()
+    looks_local = path.is_absolute() or policy.startswith((".", "~")) or "/" not in policy
+    if looks_local and not path.exists():
+        raise FileNotFoundError(f"Checkpoint {policy!r} does not exist.")
+
+
 def evaluate_policy(
     policy: str,
     corpus: CorpusSpec,
@@ -286,8 +310,7 @@ def evaluate_policy(
     from agents.evaluate import EvalConfig, evaluate
 
     scripted = policy in ("oracle", "naive", "random")
-    if not scripted and policy != "smollm2" and not Path(policy).exists() and "/" not in policy:
-        raise FileNotFoundError(f"Checkpoint {policy!r} does not exist.")
+    check_checkpoint(policy)
     n = runs or scale.runs
     config = EvalConfig(
         policy=policy, corpus=corpus.corpus, split=corpus.split, n=n, k=n, agent=agent,

@@ -360,3 +360,21 @@ def test_custom_stages_take_any_selector_and_reward_function(corpus_dir, tmp_pat
     with pytest.raises(ValueError, match="at least one stage"):
         train(config.replace(output_dir=str(tmp_path / "none")), stages=[])
     assert RewardSource.NAIVE_PLAN.judged and not RewardSource.OUTCOME.judged
+
+
+@pytest.mark.filterwarnings("ignore:Step .. empty batch")
+def test_demo_run_warm_starts_then_trains_both_stages_and_reports(corpus_dir, tmp_path):
+    from agents.train.trainer import demo_run, demo_summary
+
+    result = demo_run(
+        tmp_path, tiny_model=True, corpus=str(corpus_dir), sft_tasks=2, stage1_steps=1,
+        stage2_steps=1, group_size=2, eval_tasks=2, max_new_tokens=8, max_turns=2,
+        progress=False, tensorboard=False,
+    )  # fmt: skip
+    assert result.sft.pass_before is None  # the SFT start is measured once, after SFT
+    assert result.sft.pass_after is not None and result.anchor.pass_after is not None
+    stages = [r["stage"] for r in read_metrics(tmp_path / "anchor-grpo" / "metrics.jsonl")]
+    assert stages == ["stage1", "stage2", "eval"]
+    assert (tmp_path / "anchor-grpo" / "curves.png").exists()
+    summary = demo_summary(result)
+    assert "before anchor-grpo" in summary and "curves.png" in summary
