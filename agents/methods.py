@@ -31,6 +31,7 @@ untrained starting policy run as TraceR1's anticipatory plan-act agent).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 from collections.abc import Mapping
@@ -130,20 +131,32 @@ def registered() -> list[Method]:
     return list(_REGISTRY.values())
 
 
+_LOADED: dict[Path, list[Method]] = {}
+
+
 def load_methods_file(path: str | Path) -> list[Method]:
-    """Run a Python file that calls :func:`register`; returns the methods it added."""
+    """Run a Python file that calls :func:`register`; returns the methods it added.
+
+    A file is run once per process: loading it again returns the same methods.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Expected a Python file of methods, got {path} (not found).")
+    key = path.resolve()
+    if key in _LOADED:
+        return list(_LOADED[key])
     before = dict(_REGISTRY)
-    module_name = f"webanchor_methods_{path.stem}_{abs(hash(path.resolve()))}"
+    digest = hashlib.sha256(str(key).encode()).hexdigest()[:12]
+    module_name = f"webanchor_methods_{path.stem}_{digest}"  # stable across processes
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"Cannot import {path} as a Python module.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
-    return [m for name, m in _REGISTRY.items() if before.get(name) is not m]
+    added = [m for name, m in _REGISTRY.items() if before.get(name) is not m]
+    _LOADED[key] = added
+    return list(added)
 
 
 def _builtins() -> None:

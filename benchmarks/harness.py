@@ -25,7 +25,7 @@ import json
 import shutil
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,7 +59,9 @@ class Scale:
     """Tasks per corpus evaluated (the first N of the split)."""
     runs: int = 3
     """Samples per task: pass@1 is their mean, pass@k uses k = runs."""
-    max_turns: int = 4
+    max_turns: int = 5
+    """Assistant turns per episode (gold paths: 3-5 actions on HotpotQA, 3-7 on the
+    first world test tasks)."""
     max_new_tokens: int = 128
     visit_chars: int = 600
     top_k: int = 3
@@ -108,7 +110,7 @@ class Scale:
 
 SCALES = {
     "smoke": Scale(
-        "smoke", model="tiny", eval_tasks=2, runs=2, max_turns=2, max_new_tokens=12,
+        "smoke", model="tiny", eval_tasks=2, runs=2, max_turns=7, max_new_tokens=12,
         sft_tasks=2, stage1_steps=1, stage2_steps=1, group_size=2, learning_rate=1e-3,
         judge_model="", anchor_tasks=2, anchor_samples=2, anchor_continuations=2,
     ),
@@ -257,6 +259,18 @@ def start_model(scale: Scale, work_dir: Path) -> str:
     return str(out / "final")
 
 
+def method_key(method: Method) -> dict[str, str]:
+    """A method's settings as text that is the same in every process (functions by their
+    module and name, not their address)."""
+
+    def text(value: Any) -> str:
+        if callable(value) and hasattr(value, "__qualname__"):
+            return f"{getattr(value, '__module__', '?')}.{value.__qualname__}"
+        return repr(dict(value)) if isinstance(value, Mapping) else repr(value)
+
+    return {f.name: text(getattr(method, f.name)) for f in dataclasses.fields(method)}
+
+
 def method_model(method: Method, scale: Scale, work_dir: Path, start: str) -> str:
     """The policy of ``method``: ``start`` itself, or ``start`` trained by the method
     (kept under ``work_dir/models/<name>`` and reused by later experiments)."""
@@ -265,7 +279,7 @@ def method_model(method: Method, scale: Scale, work_dir: Path, start: str) -> st
     from agents.train.trainer import train
 
     out = work_dir / "models" / method.name
-    record = {"scale": scale.training_key(), "method": repr(method), "start": start}
+    record = {"scale": scale.training_key(), "method": method_key(method), "start": start}
     if (final := _cached(out, record)) is not None:
         return str(final)
     config = method.train_config(_base_config(scale, out, model=start))
@@ -282,6 +296,32 @@ def training_metrics(work_dir: Path, name: str) -> list[dict[str, Any]]:
 
 
 # --- Evaluation ---------------------------------------------------------------------------
+
+
+def model_stamp(policy: str) -> Any:
+    """What identifies a model's weights: the harness's ``made_with.json`` of a model it
+    trained, the modification time of another model directory, or else the name."""
+    path = Path(policy)
+    if not path.is_dir():
+        return policy
+    made = path.parent / "made_with.json"
+    if made.exists():
+        return json.loads(made.read_text(encoding="utf-8"))
+    config = path / "config.json"
+    return (config if config.exists() else path).stat().st_mtime
+
+
+def fresh_eval_dir(out: Path, record: dict[str, Any]) -> None:
+    """Keep ``out`` (so a partial evaluation resumes) only when it was made with ``record``;
+    otherwise empty it, so a retrained model or other budgets never reuse old trajectories."""
+    stamp = out / "made_with.json"
+    record = json.loads(json.dumps(record, default=str))
+    if out.exists():
+        if stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == record:
+            return
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    stamp.write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
 def check_checkpoint(policy: str) -> None:
@@ -306,12 +346,16 @@ def evaluate_policy(
     runs: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``policy`` (a scripted name, ``smollm2`` or a model directory) on the first
-    ``scale.eval_tasks`` tasks; returns the summary metrics. Resumes a partial run."""
+    ``scale.eval_tasks`` tasks; returns the summary metrics. Resumes a partial run made
+    with the same settings and weights (see :func:`fresh_eval_dir`)."""
     from agents.evaluate import EvalConfig, evaluate
 
     scripted = policy in ("oracle", "naive", "random")
     check_checkpoint(policy)
     n = runs or scale.runs
+    record = {"scale": dataclasses.asdict(scale), "corpus": dataclasses.asdict(corpus), "n": n}
+    record |= {"policy": policy, "agent": agent, "prompt": prompt, "model": model_stamp(policy)}
+    fresh_eval_dir(out, record)
     config = EvalConfig(
         policy=policy, corpus=corpus.corpus, split=corpus.split, n=n, k=n, agent=agent,
         prompt=None if scripted else prompt, max_turns=scale.max_turns,
@@ -325,9 +369,12 @@ def evaluate_policy(
 # --- Command line -------------------------------------------------------------------------
 
 
-def common_parser(description: str) -> argparse.ArgumentParser:
-    """The options every experiment shares."""
+def common_parser(
+    description: str, default_corpora: Sequence[str] = ("world", "hotpotqa")
+) -> argparse.ArgumentParser:
+    """The options every experiment shares (``default_corpora`` when no --corpus is given)."""
     parser = argparse.ArgumentParser(description=description)
+    parser.set_defaults(default_corpora=list(default_corpora))
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument(
         "--work-dir", type=Path, default=REPO / "runs" / "bench", help="models, runs, plots"
@@ -335,7 +382,8 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--corpus",
         action="append",
-        help="world, hotpotqa or NAME=DIR[:SPLIT] (repeatable; default: world and hotpotqa)",
+        help="world, hotpotqa or NAME=DIR[:SPLIT] (repeatable; default: "
+        f"{' and '.join(default_corpora)})",
     )
     parser.add_argument("--hotpot-file", type=Path, default=HOTPOT_FILE)
     parser.add_argument(
@@ -355,7 +403,7 @@ def scale_from(args: argparse.Namespace) -> Scale:
 def corpora_from(args: argparse.Namespace, failures: Failures) -> list[CorpusSpec]:
     """The requested corpora; one that cannot be built is reported and left out."""
     specs = []
-    for text in args.corpus or ["world", "hotpotqa"]:
+    for text in args.corpus or getattr(args, "default_corpora", ["world", "hotpotqa"]):
         spec = failures.attempt(
             f"corpus {text}", parse_corpus, text, args.work_dir, args.hotpot_file
         )

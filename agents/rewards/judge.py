@@ -510,6 +510,25 @@ def _digit_continuation(
     )
 
 
+def last_token_logits(
+    model: PreTrainedModel, ids: torch.Tensor, attention: torch.Tensor, lengths: torch.Tensor
+) -> torch.Tensor:
+    """Next-token logits ``[b, V]`` at each row's last real token (``lengths - 1``).
+
+    Runs the decoder, then the output layer on those positions only, instead of
+    materializing ``[b, T, V]`` logits (most of the judge's time on a small model). Models
+    whose head does more than a projection (logit soft-capping) take the full forward.
+    """
+    rows = torch.arange(ids.shape[0], device=ids.device)
+    base, head = getattr(model, "base_model", None), model.get_output_embeddings()
+    plain = getattr(model.config, "final_logit_softcapping", None) is None
+    if base is None or base is model or head is None or not plain:
+        logits = model(input_ids=ids, attention_mask=attention).logits  # [b, T, V]
+        return logits[rows, lengths - 1]
+    hidden = base(input_ids=ids, attention_mask=attention).last_hidden_state  # [b, T, H]
+    return head(hidden[rows, lengths - 1])  # [b, V]
+
+
 class ExpectedScoreJudge:
     """Rubric scores as expectations under a causal LM's next-token distribution.
 
@@ -568,8 +587,7 @@ class ExpectedScoreJudge:
             for i, seq in enumerate(chunk):
                 ids[i, : len(seq)] = torch.tensor(seq, device=device)
             attention = (torch.arange(width, device=device) < lengths[:, None]).long()  # [b, T]
-            logits = self.model(input_ids=ids, attention_mask=attention).logits  # [b, T, V]
-            last = logits[torch.arange(len(chunk), device=device), lengths - 1]  # [b, V]
+            last = last_token_logits(self.model, ids, attention, lengths)  # [b, V]
             digits = last[:, self.digit_ids[: max_score + 1]].float()  # [b, D]
             out.append(torch.softmax(digits, dim=-1).cpu())
         return torch.cat(out) if out else torch.zeros(0, max_score + 1)

@@ -7,13 +7,9 @@ RESULTS.md is redirected to a temporary file.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="session")
@@ -28,15 +24,3 @@ def results_file(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "RESULTS.md"
     monkeypatch.setenv("WEBANCHOR_RESULTS", str(path))
     return path
-
-
-def experiment(name: str):
-    """The experiment module ``benchmarks/<name>.py``."""
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    return importlib.import_module(name)
-
-
-def smoke_args(work: Path, *extra: str) -> list[str]:
-    """Arguments of a smoke run on the bundled world."""
-    return ["--scale", "smoke", "--work-dir", str(work), "--corpus", "world", *extra]

@@ -9,6 +9,7 @@ from collections import Counter
 from types import SimpleNamespace
 
 import pytest
+from bench_util import experiment, smoke_args
 
 from agents.policy import GenerationRequest, SampledTurn, SamplingParams
 from agents.scripted import (
@@ -19,7 +20,6 @@ from agents.scripted import (
     turn_index,
 )
 from agents.trajectory import Trajectory, Turn, load_jsonl
-from tests.benchmarks.conftest import experiment, smoke_args
 
 pa = experiment("plan_anchor")
 harness = experiment("harness")

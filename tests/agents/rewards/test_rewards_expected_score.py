@@ -116,3 +116,16 @@ def test_rejects_rubrics_with_two_digit_scores(setup):
     rubric = Rubric("wide", "1", (Dimension("x", "X", "d", ("c",), 10),))
     with pytest.raises(ValueError, match="Expected max_score <= 9"):
         ExpectedScoreJudge(model, tokenizer, rubric=rubric)
+
+
+def test_last_token_logits_equal_the_full_forward_at_each_rows_end(setup):
+    from agents.rewards.judge import last_token_logits
+
+    model = setup[0]
+    ids = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])
+    attention = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    lengths = torch.tensor([4, 2])
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=attention).logits
+        fast = last_token_logits(model, ids, attention, lengths)
+    assert torch.allclose(fast, full[torch.arange(2), lengths - 1], atol=1e-5)

@@ -1,0 +1,166 @@
+"""The main table: its pure helpers, and a smoke run with every kind of row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bench_util import experiment, smoke_args
+
+from agents.methods import get_method
+
+mt = experiment("main_table")
+EXAMPLE = Path(__file__).with_name("example_method.py")
+
+
+# --- Pure helpers -------------------------------------------------------------------------
+
+
+def test_lists_and_checkpoints_parse():
+    assert mt.split_list(" oracle, random,,") == ["oracle", "random"]
+    assert mt.parse_checkpoint("mine=/models/x") == ("mine", "/models/x")
+    for bad in ("no-equals", "=dir", "name=", "two words=dir"):
+        with pytest.raises(ValueError):
+            mt.parse_checkpoint(bad)
+
+
+def test_rows_keep_order_and_leave_out_duplicates():
+    grpo = get_method("grpo")
+    rows, duplicates = mt.build_rows(
+        ["oracle", "smollm2"], [get_method("start"), grpo], [("mine", "/m"), ("grpo", "/g")]
+    )
+    assert [(r.name, r.kind) for r in rows] == [
+        ("oracle", "scripted"),
+        ("smollm2", "policy"),
+        ("start", "method"),
+        ("grpo", "method"),
+        ("mine", "checkpoint"),
+    ]
+    assert rows[3].method is grpo and rows[4].policy == "/m"
+    assert duplicates == ["grpo"]
+    assert mt.slug("org/model") == "org__model"
+
+
+def test_missing_local_checkpoints_raise_but_hub_ids_pass(tmp_path):
+    assert mt.check_checkpoint(str(tmp_path)) == str(tmp_path)
+    assert mt.check_checkpoint("HuggingFaceTB/SmolLM2-135M-Instruct").startswith("Hugging")
+    for missing in ("/nonexistent/ckpt", "./runs/x", str(tmp_path / "nope")):
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            mt.check_checkpoint(missing)
+
+
+def test_cell_numbers_add_search_and_visit_calls():
+    metrics = {"pass@1": 0.5, "pass@3": 0.75, "mean_search_calls": 1.5, "mean_visit_calls": 2.0}
+    numbers = mt.cell_numbers(metrics, 3)
+    assert numbers["pass@1"] == 0.5 and numbers["pass@3"] == 0.75
+    assert numbers["tool_calls"] == pytest.approx(3.5)
+    assert mt.cell_numbers({"pass@1": 0.0}, 3)["tool_calls"] is None
+
+
+def test_train_seconds_sum_the_time_metrics():
+    records = [
+        {"step": 0, "time/rollout": 1.0, "time/update": 0.5, "reward/mean": 1.0},
+        {"step": 1, "time/rollout": 2.0, "time/reward": None},
+    ]
+    assert mt.train_seconds(records) == pytest.approx(3.5)
+    assert mt.train_seconds([{"step": 0, "reward/mean": 0.0}]) is None
+
+
+def test_table_has_a_line_per_row_and_dashes_for_what_failed():
+    results = {
+        "oracle": {"kind": "scripted", "corpora": {"world": {"pass@1": 1.0, "pass@2": 1.0,
+                                                               "tool_calls": 2.0}}},
+        "grpo": {"kind": "method", "corpora": {}, "train_seconds": 12.34},
+    }  # fmt: skip
+    text = mt.table_markdown(results, ["world", "hotpotqa"], 2)
+    lines = text.strip().splitlines()
+    assert lines[0].startswith("| row | kind | world pass@1 | world pass@2 | world tool calls")
+    assert "hotpotqa pass@1" in lines[0] and lines[0].endswith("train s |")
+    assert lines[2] == "| oracle | scripted | 1.000 | 1.000 | 2.00 | - | - | - | - |"
+    assert lines[3] == "| grpo | method | - | - | - | - | - | - | 12.3 |"
+
+
+def test_only_the_oracle_gets_the_turns_of_its_longest_gold_path():
+    world = mt.harness.CorpusSpec("world", "default", "test")
+    tasks = mt.corpus_tasks(world, 2)
+    assert len(tasks) == 2 and all(t.split == "test" for t in tasks)
+    longest = mt.gold_turns(tasks)
+    assert longest == max(len(t.gold.actions) for t in tasks) and longest > 2
+    smoke = mt.harness.SCALES["smoke"]
+    assert mt.row_scale(mt.policy_row("oracle"), world, smoke).max_turns == longest
+    assert mt.row_scale(mt.policy_row("random"), world, smoke) is smoke
+    assert mt.gold_turns([]) == 0
+
+
+def test_budget_note_names_the_rows_with_other_turn_limits():
+    results = {
+        "oracle": {"corpora": {"world": {"max_turns": 7}, "hotpotqa": {"max_turns": 2}}},
+        "grpo": {"corpora": {"world": {"max_turns": 2}}},
+    }
+    note = mt.budget_note(results, 2)
+    assert "Turn limit: 2, except oracle on world: 7" in note and "grpo" not in note
+    assert mt.budget_note({"grpo": results["grpo"]}, 2) == " Turn limit: 2 for every row."
+
+
+def test_a_stale_evaluation_directory_is_emptied(tmp_path):
+    out = tmp_path / "eval"
+    mt.harness.fresh_eval_dir(out, {"scale": "smoke"})
+    (out / "trajectories.jsonl").write_text("partial\n")
+    mt.harness.fresh_eval_dir(out, {"scale": "smoke"})
+    assert (out / "trajectories.jsonl").exists()  # same settings: resumes
+    mt.harness.fresh_eval_dir(out, {"scale": "small"})
+    assert not (out / "trajectories.jsonl").exists()
+
+
+def test_plot_draws_pass1_per_row_and_corpus(tmp_path):
+    pytest.importorskip("matplotlib")
+    results = {
+        "oracle": {"corpora": {"world": {"pass@1": 1.0}, "hotpotqa": {"pass@1": 0.5}}},
+        "grpo": {"corpora": {}},
+    }
+    path = mt.plot_pass1(results, ["world", "hotpotqa"], tmp_path / "t.png", "title")
+    assert path is not None and path.stat().st_size > 1000
+
+
+# --- Smoke run ----------------------------------------------------------------------------
+
+
+def _table_row(text: str, name: str) -> list[str]:
+    [line] = [ln for ln in text.splitlines() if ln.startswith(f"| {name} |")]
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+@pytest.mark.slow
+def test_smoke_run_evaluates_policies_methods_and_reports_a_missing_checkpoint(
+    bench_work, results_file
+):
+    argv = smoke_args(
+        bench_work,
+        "--policies", "oracle,random",
+        "--methods", "start,grpo,example-plan-length",
+        "--methods-file", str(EXAMPLE),
+        "--checkpoints", "ghost=/nonexistent/ckpt",
+    )  # fmt: skip
+    assert experiment("main_table").main(argv) == 0
+
+    text = results_file.read_text(encoding="utf-8")
+    assert "## Main table" in text and "scale smoke" in text
+    for name in ("oracle", "random", "start", "grpo", "example-plan-length"):
+        cells = _table_row(text, name)
+        pass1, pass_k, calls = (float(c) for c in cells[2:5])  # numbers, not dashes
+        assert 0.0 <= pass1 <= pass_k <= 1.0 and calls >= 0.0
+    assert float(_table_row(text, "oracle")[2]) == 1.0  # the oracle solves the bundled world
+    assert "Turn limit: 7 for every row" in text  # the smoke budget fits the gold paths
+    assert _table_row(text, "grpo")[1] == "method" and _table_row(text, "grpo")[5] != "-"
+    assert "Failed (the rest ran)" in text
+    assert "- checkpoint ghost" in text and "/nonexistent/ckpt" in text
+
+    assert (bench_work / "models" / "example-plan-length" / "final" / "config.json").exists()
+    root = bench_work / "main_table"
+    assert (root / "main_table.png").stat().st_size > 1000
+    record = json.loads((root / "results.json").read_text(encoding="utf-8"))
+    assert record["rows"]["oracle"]["corpora"]["world"]["pass@1"] == 1.0
+    assert record["rows"]["ghost"]["corpora"] == {}
+    assert any(f["what"].startswith("checkpoint ghost") for f in record["failures"])
+    assert (root / "example-plan-length" / "world" / "summary.json").exists()
