@@ -42,8 +42,9 @@ def commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def append_section(title: str, body: str, note: str = "") -> Path:
-    """Append one section: heading with the date, machine, load, commit and command."""
+def append_section(title: str, body: str, note: str = "", command: str | None = None) -> Path:
+    """Append one section: heading with the date, machine, load, commit and command
+    (``command``: the one that produced the figures, when it is not this process's)."""
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     load = os.getloadavg()
@@ -54,7 +55,7 @@ def append_section(title: str, body: str, note: str = "") -> Path:
         f"Machine: {machine}. Load average at the end: {load[0]:.2f} / {load[1]:.2f} / "
         f"{load[2]:.2f} (1 / 5 / 15 min). Commit: {commit()}.",
         "",
-        f"Command: `{shlex.join(['python', *sys.argv])}`",
+        f"Command: `{command or shlex.join(['python', *sys.argv])}`",
         "",
     ]
     if note:
