@@ -10,7 +10,8 @@
 Each distinct method is trained once from the starting policy (``harness.method_model``,
 cached under ``<work-dir>/models/<name>`` and shared with the other experiments) and
 evaluated once per corpus (default: the bundled ``world`` test split) with
-``harness.evaluate_policy`` into ``<work-dir>/ablations/<method>/<corpus>``; a method that
+``harness.evaluate_policy`` into ``<work-dir>/evals/<method>/<corpus>`` (shared with the main
+table, so a method evaluated there is not evaluated again); a method that
 appears in two groups is computed once. Methods registered from files join as their own
 group, "registered methods" (``--methods-file my.py --extra-methods a,b``).
 
@@ -398,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if policy is None:
             continue
         for corpus in corpora:
-            out = out_root / name / corpus.name
+            out = harness.eval_dir(work, name, corpus)  # shared with the main table
             metrics = failures.attempt(
                 f"method {name} on {corpus.name} (evaluation)",
                 harness.evaluate_policy,

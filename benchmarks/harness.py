@@ -335,6 +335,14 @@ def check_checkpoint(policy: str) -> None:
         raise FileNotFoundError(f"Checkpoint {policy!r} does not exist.")
 
 
+def eval_dir(work_dir: Path, name: str, corpus: CorpusSpec) -> Path:
+    """Where the evaluation of row/method ``name`` on ``corpus`` lives; experiments share
+    it, so a method evaluated for the main table is not evaluated again for the ablations
+    (the stamp of :func:`fresh_eval_dir` keeps that honest)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return work_dir / "evals" / safe / corpus.name
+
+
 def evaluate_policy(
     policy: str,
     corpus: CorpusSpec,

@@ -21,8 +21,8 @@ turn limit; the table's note says how many turns it had.
 
 A row that fails (a method that raises, a checkpoint that is missing) is reported under the
 table and the rest runs; evaluations resume, so a rerun finishes an interrupted table.
-Outputs go to ``<work-dir>/main_table/``: one evaluation directory per row and corpus,
-``results.json`` (every number) and ``main_table.png`` (pass@1 per row and corpus); the
+Evaluations go to ``<work-dir>/evals/<row>/<corpus>`` (shared with the ablations);
+``<work-dir>/main_table/`` gets ``results.json`` (every number) and ``main_table.png`` (pass@1 per row and corpus); the
 table is printed and appended to ``benchmarks/RESULTS.md``.
 """
 
@@ -102,11 +102,6 @@ def build_rows(
         else:
             rows.append(row)
     return rows, duplicates
-
-
-def slug(name: str) -> str:
-    """A directory name for a row (a Hugging Face id ``org/model`` becomes ``org__model``)."""
-    return name.replace("/", "__").replace("\\", "__").replace(":", "_")
 
 
 def check_checkpoint(directory: str) -> str:
@@ -271,7 +266,7 @@ def evaluate_row(
 ) -> dict[str, Any]:
     """The numbers of ``policy`` (the row's model) on ``corpus``."""
     scale = row_scale(row, corpus, scale)
-    out = root / slug(row.name) / corpus.name
+    out = harness.eval_dir(root, row.name, corpus)
     metrics = harness.evaluate_policy(policy, corpus, scale, out, agent=agent, prompt=prompt)
     return {**cell_numbers(metrics, scale.runs), "max_turns": scale.max_turns}
 
@@ -299,7 +294,7 @@ def run_row(
     else:
         policy = row.policy
     entry.update(policy=policy, agent=agent, prompt=prompt)
-    root = work_dir / "main_table"
+    root = work_dir  # evaluations live in work_dir/evals, shared with the ablations
     for corpus in corpora:
         numbers = failures.attempt(
             f"{row.kind} {row.name} on {corpus.name}",

@@ -202,7 +202,7 @@ def test_smoke_step_group(bench_work, results_file):
         assert 0.0 <= _number(pass1) <= _number(passk) <= 1.0
         assert all(0.0 <= _number(cell) <= 1.0 for cell in plan)
         assert _number(calls) >= 0.0
-        assert (bench_work / "ablations" / method / "world" / "trajectories.jsonl").exists()
+        assert (bench_work / "evals" / method / "world" / "trajectories.jsonl").exists()
     assert (bench_work / "ablations" / "ablations.png").stat().st_size > 0
     record = json.loads((bench_work / "ablations" / "results.json").read_text())
     assert [r["method"] for r in record["rows"]] == [m for _, m in STEP_ROWS]

@@ -39,7 +39,6 @@ def test_rows_keep_order_and_leave_out_duplicates():
     ]
     assert rows[3].method is grpo and rows[4].policy == "/m"
     assert duplicates == ["grpo"]
-    assert mt.slug("org/model") == "org__model"
 
 
 def test_missing_local_checkpoints_raise_but_hub_ids_pass(tmp_path):
@@ -163,4 +162,4 @@ def test_smoke_run_evaluates_policies_methods_and_reports_a_missing_checkpoint(
     assert record["rows"]["oracle"]["corpora"]["world"]["pass@1"] == 1.0
     assert record["rows"]["ghost"]["corpora"] == {}
     assert any(f["what"].startswith("checkpoint ghost") for f in record["failures"])
-    assert (root / "example-plan-length" / "world" / "summary.json").exists()
+    assert (bench_work / "evals" / "example-plan-length" / "world" / "summary.json").exists()
