@@ -41,8 +41,15 @@ from types import MappingProxyType
 from typing import Any
 
 from agents.grpo import StepSelector
-from agents.train.algos import RewardFn, RewardSource, Stage, StepChoice
-from agents.train.config import Algo, PlanReward, TrainConfig
+from agents.train.algos import (
+    RewardFn,
+    RewardSource,
+    Stage,
+    StepChoice,
+    executor_stage,
+    planner_stage,
+)
+from agents.train.config import Algo, TrainConfig
 
 AGENT_KINDS = ("react", "anticipatory")
 
@@ -97,12 +104,11 @@ class Method:
         """The training stages under ``config`` (stages of 0 steps dropped)."""
         stages = []
         if self.planner_steps is not None:
-            reward = self.planner_reward
-            if reward is RewardSource.PLAN_RUBRIC and config.plan_reward is PlanReward.NAIVE:
-                reward = RewardSource.NAIVE_PLAN
-            stages.append(Stage(1, self.planner_steps, reward, self.plan_only, config.stage(1)))
+            stages.append(
+                planner_stage(self.planner_steps, self.planner_reward, self.plan_only, config)
+            )
         if self.executor:
-            stages.append(Stage(2, StepChoice.ALL, RewardSource.OUTCOME, False, config.stage(2)))
+            stages.append(executor_stage(config))
         return tuple(s for s in stages if s.settings.steps > 0)
 
 

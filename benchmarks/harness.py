@@ -229,11 +229,16 @@ def _base_config(scale: Scale, output_dir: Path, **changes: Any) -> Any:
     )  # fmt: skip
 
 
+def _stamped(out: Path, record: dict[str, Any]) -> bool:
+    """Whether ``out/made_with.json`` holds ``record``."""
+    stamp = out / "made_with.json"
+    return stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == record
+
+
 def _cached(out: Path, record: dict[str, Any]) -> Path | None:
     """``out/final`` when it was made with ``record``; a stale or partial ``out`` is removed."""
-    final, stamp = out / "final", out / "made_with.json"
-    made = stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == record
-    if made and (final / "config.json").exists():
+    final = out / "final"
+    if _stamped(out, record) and (final / "config.json").exists():
         return final
     if out.exists():
         shutil.rmtree(out)
@@ -314,25 +319,30 @@ def model_stamp(policy: str) -> Any:
 def fresh_eval_dir(out: Path, record: dict[str, Any]) -> None:
     """Keep ``out`` (so a partial evaluation resumes) only when it was made with ``record``;
     otherwise empty it, so a retrained model or other budgets never reuse old trajectories."""
-    stamp = out / "made_with.json"
     record = json.loads(json.dumps(record, default=str))
     if out.exists():
-        if stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == record:
+        if _stamped(out, record):
             return
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    stamp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    (out / "made_with.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
-def check_checkpoint(policy: str) -> None:
-    """Raise FileNotFoundError for a policy that names a local checkpoint that is not there
-    (scripted names, ``smollm2``, ``openai:...`` and ``org/name`` hub ids pass)."""
+def check_checkpoint(policy: str) -> str:
+    """``policy``, or FileNotFoundError when it names a local checkpoint that is not there.
+
+    Scripted names, ``smollm2``, ``openai:...`` and ``org/name`` hub ids pass; a path
+    (``/x/y``, ``./x``, ``~/x``, a bare name or ``a/b/c``) must exist (it is returned
+    with ``~`` expanded).
+    """
     if policy in ("oracle", "naive", "random", "smollm2") or policy.startswith("openai:"):
-        return
+        return policy
     path = Path(policy).expanduser()
-    looks_local = path.is_absolute() or policy.startswith((".", "~")) or "/" not in policy
-    if looks_local and not path.exists():
+    if path.exists():
+        return str(path)
+    if policy.startswith(("/", ".", "~")) or policy.count("/") != 1:
         raise FileNotFoundError(f"Checkpoint {policy!r} does not exist.")
+    return policy
 
 
 def eval_dir(work_dir: Path, name: str, corpus: CorpusSpec) -> Path:

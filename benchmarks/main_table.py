@@ -104,18 +104,6 @@ def build_rows(
     return rows, duplicates
 
 
-def check_checkpoint(directory: str) -> str:
-    """``directory`` if it exists; a name that is not a local path passes as a Hugging Face
-    id. A missing local path raises (the harness would take ``/x/y`` for a hub id)."""
-    path = Path(directory).expanduser()
-    if path.exists():
-        return str(path)
-    local = directory.startswith(("/", ".", "~")) or directory.count("/") != 1
-    if local:
-        raise FileNotFoundError(f"Checkpoint directory {directory} does not exist.")
-    return directory
-
-
 def gold_turns(tasks: Sequence[Any]) -> int:
     """The turns the longest gold path of ``tasks`` takes (one per action; 0 without any)."""
     return max((len(t.gold.actions) for t in tasks), default=0)
@@ -290,7 +278,7 @@ def run_row(
         if row.method.trains:
             entry["train_seconds"] = train_seconds(harness.training_metrics(work_dir, row.name))
     elif row.kind == "checkpoint":
-        policy = check_checkpoint(row.policy)
+        policy = harness.check_checkpoint(row.policy)
     else:
         policy = row.policy
     entry.update(policy=policy, agent=agent, prompt=prompt)

@@ -113,17 +113,31 @@ _STAGE1 = {
 }
 
 
+def planner_stage(
+    steps: StepChoice | StepSelector,
+    reward: RewardSource | RewardFn,
+    plan_only: bool,
+    config: TrainConfig,
+) -> Stage:
+    """Stage 1 with ``config``'s settings; the rubric reward becomes the naive one when
+    ``config.plan_reward`` asks for it."""
+    if reward is RewardSource.PLAN_RUBRIC and config.plan_reward is PlanReward.NAIVE:
+        reward = RewardSource.NAIVE_PLAN
+    return Stage(1, steps, reward, plan_only, config.stage(1))
+
+
+def executor_stage(config: TrainConfig) -> Stage:
+    """Stage 2: whole trajectories, all policy steps, the 0/1 outcome reward."""
+    return Stage(2, StepChoice.ALL, RewardSource.OUTCOME, False, config.stage(2))
+
+
 def stages_for(config: TrainConfig) -> tuple[Stage, ...]:
     """The stages of ``config.algo`` with their settings; stages of 0 steps are dropped."""
     if config.algo is Algo.SFT:
         raise ValueError("Expected a GRPO algorithm; sft has no RL stages (see agents.train.sft).")
-    stage2 = Stage(2, StepChoice.ALL, RewardSource.OUTCOME, False, config.stage(2))
-    stages = [stage2]
+    stages = [executor_stage(config)]
     if config.algo is not Algo.GRPO:
-        steps, reward, plan_only = _STAGE1[config.algo]
-        if reward is RewardSource.PLAN_RUBRIC and config.plan_reward is PlanReward.NAIVE:
-            reward = RewardSource.NAIVE_PLAN
-        stages.insert(0, Stage(1, steps, reward, plan_only, config.stage(1)))
+        stages.insert(0, planner_stage(*_STAGE1[config.algo], config))
     return tuple(s for s in stages if s.settings.steps > 0)
 
 

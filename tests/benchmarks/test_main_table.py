@@ -42,11 +42,11 @@ def test_rows_keep_order_and_leave_out_duplicates():
 
 
 def test_missing_local_checkpoints_raise_but_hub_ids_pass(tmp_path):
-    assert mt.check_checkpoint(str(tmp_path)) == str(tmp_path)
-    assert mt.check_checkpoint("HuggingFaceTB/SmolLM2-135M-Instruct").startswith("Hugging")
+    assert mt.harness.check_checkpoint(str(tmp_path)) == str(tmp_path)
+    assert mt.harness.check_checkpoint("HuggingFaceTB/SmolLM2-135M-Instruct").startswith("Hugging")
     for missing in ("/nonexistent/ckpt", "./runs/x", str(tmp_path / "nope")):
         with pytest.raises(FileNotFoundError, match="does not exist"):
-            mt.check_checkpoint(missing)
+            mt.harness.check_checkpoint(missing)
 
 
 def test_cell_numbers_add_search_and_visit_calls():
