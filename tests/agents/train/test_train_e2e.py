@@ -378,3 +378,12 @@ def test_demo_run_warm_starts_then_trains_both_stages_and_reports(corpus_dir, tm
     assert (tmp_path / "anchor-grpo" / "curves.png").exists()
     summary = demo_summary(result)
     assert "before anchor-grpo" in summary and "curves.png" in summary
+
+
+def test_a_reward_function_returning_the_wrong_count_is_named():
+    from agents.train.trainer import custom_rewards
+
+    batch = custom_rewards([traj(0.0), traj(1.0)], ["a", "b"], lambda ts, tasks: [1.0, None])
+    assert torch.isnan(batch.values[1]) and batch.values[0] == 1.0
+    with pytest.raises(ValueError, match="return 2 values, got 1"):
+        custom_rewards([traj(0.0), traj(1.0)], ["a", "b"], lambda ts, tasks: [1.0])
