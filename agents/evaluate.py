@@ -296,19 +296,26 @@ def evaluate(
     probe = make_env()
     tasks = list(probe.unwrapped.tasks(config.split))[: config.limit]
     probe.close()
-    if policy is None:
-        policy = load_policy(
-            config.policy,
-            tasks,
-            agent=config.agent,
-            horizon=config.horizon,
-            seed=config.seed,
-            device=config.device,
-        )
-    elif hasattr(policy, "bind_tasks"):
-        policy.bind_tasks(tasks)
-    with RolloutEngine(policy, make_env, rollout) as engine:
-        trajectories = _run_batches(engine, config, tasks, done, out)
+    kept, todo = split_done(done, tasks, config.n)
+    replayed = {t.id for _, t in todo}
+    if any(t.task_id in replayed for t in done):  # a group cut short is played again whole
+        save_jsonl(out / "trajectories.jsonl", [t for t in done if t.task_id not in replayed])
+    if not todo:
+        trajectories = kept  # nothing left to play: no model is loaded
+    else:
+        if policy is None:
+            policy = load_policy(
+                config.policy,
+                tasks,
+                agent=config.agent,
+                horizon=config.horizon,
+                seed=config.seed,
+                device=config.device,
+            )
+        elif hasattr(policy, "bind_tasks"):
+            policy.bind_tasks(tasks)
+        with RolloutEngine(policy, make_env, rollout) as engine:
+            trajectories = _run_batches(engine, config, tasks, kept, todo, out)
     summary = {
         "config": asdict(config),
         "prompt": rollout.prompt.to_json(),
@@ -321,21 +328,37 @@ def evaluate(
     return summary
 
 
+def split_done(
+    done: Sequence[Trajectory], tasks: Sequence[Task], n: int
+) -> tuple[list[Trajectory], list[tuple[int, Task]]]:
+    """``(kept, todo)`` of a resumed run: the first ``n`` trajectories of each task that has
+    all ``n`` episodes (a group cut short is played again whole), and the tasks still to
+    play with their positions (their group ids)."""
+    counts = Counter(t.task_id for t in done)
+    wanted = {t.id for t in tasks}
+    seen: Counter[str] = Counter()
+    kept = []
+    for t in done:
+        if t.task_id in wanted and counts[t.task_id] >= n and seen[t.task_id] < n:
+            seen[t.task_id] += 1
+            kept.append(t)
+    finished = {t.task_id for t in kept}
+    todo = [(i, t) for i, t in enumerate(tasks) if t.id not in finished]
+    return kept, todo
+
+
 def _run_batches(
     engine: RolloutEngine,
     config: EvalConfig,
     tasks: Sequence[Task],
-    done: list[Trajectory],
+    kept: list[Trajectory],
+    todo: list[tuple[int, Task]],
     out: Path,
 ) -> list[Trajectory]:
     """Play the tasks not finished yet, appending each batch's trajectories to the file."""
     from tqdm.auto import tqdm
 
-    counts = Counter(t.task_id for t in done)
-    wanted = {t.id for t in tasks}
-    kept = [t for t in done if t.task_id in wanted and counts[t.task_id] >= config.n]
     finished = {t.task_id for t in kept}
-    todo = [(i, t) for i, t in enumerate(tasks) if t.id not in finished]
     bar = tqdm(
         total=len(tasks) * config.n,
         initial=len(finished) * config.n,

@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,36 @@ def test_an_interrupted_run_resumes_where_it_stopped(make_env, tasks, tmp_path, 
             policy=NaivePolicy(),
             make_env=make_env,
         )
+
+
+def test_a_group_cut_short_is_played_again_whole(make_env, tasks, tmp_path, recording):
+    out = tmp_path / "run"
+    config = EvalConfig(n=2, out=str(out), progress=False, batch_tasks=1)
+    evaluate(config, policy=OraclePolicy(), make_env=make_env)
+    lines = (out / "trajectories.jsonl").read_text().splitlines(keepends=True)
+    (out / "trajectories.jsonl").write_text("".join(lines[:3]))  # q-2 has 1 of its 2 episodes
+    policy = recording(OraclePolicy(tasks))
+    resumed = evaluate(replace(config, resume=True), policy=policy, make_env=make_env)
+    assert resumed["metrics"]["episodes"] == 6
+    assert len(policy.requests) > 0
+    written = load_jsonl(out / "trajectories.jsonl")
+    assert sorted((t.task_id, t.sample) for t in written) == [
+        (i, s) for i in ("q-1", "q-2", "q-3") for s in (0, 1)
+    ]
+
+
+def test_a_finished_run_resumes_without_loading_a_model(make_env, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    config = EvalConfig(n=2, out=str(out), progress=False)
+    first = evaluate(config, policy=OraclePolicy(), make_env=make_env)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished run must not load its policy")
+
+    monkeypatch.setattr("agents.evaluate.load_policy", refuse)
+    again = evaluate(replace(config, resume=True), make_env=make_env)
+    assert again["metrics"] == first["metrics"]
+    assert len(load_jsonl(out / "trajectories.jsonl")) == 6
 
 
 def test_scripted_baselines_and_the_anticipatory_oracle_through_evaluate(make_env, tmp_path):
