@@ -296,3 +296,15 @@ class HashingEncoder(Encoder):
 def hashing_encoder() -> HashingEncoder:
     """A fresh :class:`HashingEncoder` (its counters start at zero)."""
     return HashingEncoder()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module (``pytest.mark.usefixtures``): on a small
+    shared machine, more threads make encoding slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -19,6 +19,8 @@ from webanchor_env.sb3 import (
     search_candidates,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SEARCH_RESPONSE = """<tool_response>
 A search for 'Lumen Tower' found 2 results:
 1. [Lumen Tower](https://wiki.local/wiki/Lumen_Tower)
@@ -40,17 +42,6 @@ Height: 212 m
 Links:
 - [Orlan Vesk](https://wiki.local/wiki/Orlan_Vesk)
 </tool_response>"""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on a small shared machine, more threads make encoding slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_candidates_come_from_the_text():

@@ -29,19 +29,10 @@ from webanchor_env.remote import (
 )
 from webanchor_env.serve import BatchSettings, serve
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 QUERIES = ["Lumen Tower architect", "Orlan Vesk", "Varn Institute founded", "Glasswing Bridge"]
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on a small shared machine, more threads make encoding slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

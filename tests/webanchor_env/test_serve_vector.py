@@ -12,18 +12,9 @@ from webanchor_env.remote import RemoteSearchBackend, remote_env_fns
 from webanchor_env.sb3 import make_vec_env
 from webanchor_env.serve import serve
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SEARCH = {"name": "search", "arguments": {"query": ["Lumen Tower architect"]}}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on a small shared machine, more threads make encoding slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
