@@ -7,6 +7,7 @@ the real one).
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import platform
@@ -21,6 +22,18 @@ REPO = Path(__file__).resolve().parents[1]
 def results_path() -> Path:
     """The file sections are appended to."""
     return Path(os.environ.get("WEBANCHOR_RESULTS", REPO / "benchmarks" / "RESULTS.md"))
+
+
+def add_no_append(parser: argparse.ArgumentParser, *old_names: str) -> None:
+    """The flag every benchmark shares, ``--no-append`` (``args.no_append``): print only.
+    ``old_names`` keep a script's earlier spelling working."""
+    parser.add_argument(
+        "--no-append",
+        *old_names,
+        dest="no_append",
+        action="store_true",
+        help="print only; leave RESULTS.md alone",
+    )
 
 
 def commit() -> str:
@@ -61,6 +74,8 @@ def append_section(title: str, body: str, note: str = "", command: str | None = 
     if note:
         lines += [f"Note: {note}", ""]
     path = results_path()
+    if not path.exists():
+        lines.insert(0, "# Benchmark results")
     with path.open("a", encoding="utf-8") as fh:
         fh.write("\n".join([*lines, body, ""]))
     return path

@@ -7,7 +7,8 @@ Each size runs in a fresh child process (so its peak RSS and CPU time are its ow
 time well below wall time means other work shared the machine): build the world,
 render every page, draw and validate 1,000 / 200 / 300 tasks, write the corpus directory
 to a temporary folder. The script prints a markdown table and appends it to
-``benchmarks/RESULTS.md`` under a heading with the machine, the date and the command.
+``benchmarks/RESULTS.md`` under a heading with the machine, the date and the command
+(``--no-append``: print only).
 Targets: 10,000 pages in at most 60 s; 100,000 pages in at most 10 minutes with a peak
 RSS under 4 GB, on a 2-core machine.
 """
@@ -15,19 +16,18 @@ RSS under 4 GB, on a 2-core machine.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import add_no_append, append_section  # noqa: E402
+
 HEADER = "| pages | tasks | generate s | write s | total s | CPU s | pages/s | peak RSS MB |"
 
 
@@ -72,36 +72,12 @@ def table(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def append_results(text: str, note: str, load: tuple[float, float, float]) -> None:
-    """Append one section to RESULTS.md (created with its title if missing)."""
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n", encoding="utf-8")
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    command = shlex.join(["python", *sys.argv])
-    section = [
-        "",
-        f"## Corpus generation — {now}",
-        "",
-        f"Machine: {machine}. Load average at start: {load[0]:.2f} / {load[1]:.2f} / "
-        f"{load[2]:.2f} (1 / 5 / 15 min).",
-        "",
-        f"Command: `{command}`",
-        "",
-    ]
-    if note:
-        section += [f"Note: {note}", ""]
-    section += [text, ""]
-    with RESULTS.open("a", encoding="utf-8") as fh:
-        fh.write("\n".join(section))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="remark recorded with the figures")
-    parser.add_argument("--no-append", action="store_true", help="print only")
+    add_no_append(parser)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
@@ -114,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{n:,} pages: {rows[-1]['total_s']:.1f} s", file=sys.stderr)
     text = table(rows)
     print(text)
-    if not args.no_append:
-        append_results(text, args.note, load)
+    if not args.no_append:  # append_section records the load at the end; this is the start's
+        at_start = f"Load average at the start: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}."
+        note = f"{args.note.rstrip('.')}. {at_start}" if args.note else at_start
+        append_section("Corpus generation", text, note)
     return 0
 
 

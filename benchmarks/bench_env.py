@@ -10,19 +10,16 @@ are at least 4x faster than 16 single calls; a visit takes at most 50 µs at the
 ``get_backend`` with a built cache takes at most ~5 s in a fresh process; building the index
 runs at least 0.9x as fast as the model's own ``encode`` over the same passages. Ratios are
 measured within one run, interleaving the two sides. The table is printed and appended to
-``benchmarks/RESULTS.md`` with the machine, date and command.
+``benchmarks/RESULTS.md`` with the machine, date and command (``--no-append``: print only).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import random
 import resource
-import shlex
 import statistics
 import subprocess
 import sys
@@ -38,7 +35,9 @@ import wiki_corpus
 from webanchor_env.backend import WikiBackend
 from webanchor_env.embedding import get_encoder
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import add_no_append, append_section  # noqa: E402
+
 BATCH = 16
 GOALS = 30
 
@@ -72,7 +71,7 @@ def parse_args() -> argparse.Namespace:
         "--cache-dir", default=None, help="reuse (or build once) the index here; no build rows"
     )
     parser.add_argument("--pages", type=int, default=None, help="use only the first N pages")
-    parser.add_argument("--no-append", action="store_true", help="print only")
+    add_no_append(parser)
     return parser.parse_args()
 
 
@@ -310,7 +309,6 @@ def main() -> None:
     args = parse_args()
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0]), *sys.argv[1:]])
     load_before = os.getloadavg()
     corpus = wiki_corpus.load(args.corpus)
     with tempfile.TemporaryDirectory(prefix="webanchor-bench-") as tmp:
@@ -418,16 +416,8 @@ def main() -> None:
         rows[-2:-2] = build_rows(backend, build)
     table = ["| measure | value | target | met |", "| --- | --- | --- | --- |"]
     table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    machine = (
-        f"{platform.platform()}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}; load average "
-        f"{load_before[0]:.1f} at start, {load_after[0]:.1f} at end"
-    )
     header = [
-        f"## bench_env — {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "",
-        f"- Machine: {machine}",
-        f"- Command: `{command}`",
+        f"- Load average (1 min): {load_before[0]:.1f} at start, {load_after[0]:.1f} at end",
         f"- Corpus: `{args.corpus}`{' (first pages only)' if args.pages else ''} "
         f"({n_pages:,} pages, {n_passages:,} passages); model "
         f"{backend.index.encoder.name}; index `{args.index_type}`; top-k {args.top_k}; "
@@ -439,11 +429,7 @@ def main() -> None:
     report = "\n".join(header + table) + "\n"
     print(report)
     if not args.no_append:
-        if not RESULTS.exists():
-            RESULTS.write_text("# Benchmark results\n", encoding="utf-8")
-        with RESULTS.open("a", encoding="utf-8") as fh:
-            fh.write("\n" + report)
-        print(f"Appended to {RESULTS}")
+        print(f"Appended to {append_section('bench_env', report)}")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ G episodes played one after another, with the same model, prompt and limits on t
     python benchmarks/bench_rollout.py --models tiny --max-new-tokens 64
 
 Prints a markdown table of generated tokens per second and appends it to
-``benchmarks/RESULTS.md`` with the machine, the date and the command. Episodes run on the
-first task of the chosen split of the bundled wiki (its search index is built on first use).
+``benchmarks/RESULTS.md`` with the machine, the date and the command (``--no-append``:
+print only). Episodes run on the first task of the chosen split of the bundled wiki (its
+search index is built on first use).
 The tiny model is the randomly initialized Llama of the unit tests (SmolLM2 tokenizer); it
 rarely writes a stop string, so nearly every turn runs to ``max_new_tokens``.
 """
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -30,7 +29,8 @@ from agents.policy import GenerationRequest, SamplingParams
 from agents.prompts import REACT_PREFILL
 from agents.rollout import RolloutConfig, RolloutEngine
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import add_no_append, append_section  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -121,26 +121,15 @@ def table(rows: list[dict]) -> str:
 
 
 def append_results(text: str, bench: Bench, load_before: tuple[float, float, float]) -> None:
-    header = "" if RESULTS.exists() else "# Benchmark results\n"
-    machine = (
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}. Load average at start: "
-        + " / ".join(f"{x:.2f}" for x in load_before)
-        + " (1 / 5 / 15 min)."
-    )
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    section = [
-        f"\n## Rollout engine: lockstep vs one by one — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n",
-        machine + "\n",
-        f"Command: `{command}`\n",
+    """Append the table to RESULTS.md with the settings (and the load at the start: the
+    heading has the one at the end)."""
+    settings = (
         f"G = {bench.group_size} episodes of one task ({bench.split} split of the {bench.corpus} "
         f"wiki), at most {bench.max_turns} turns of {bench.max_new_tokens} new tokens, "
-        f"prompt react-plan-prefill, temperature 1, {bench.threads} torch thread(s).\n",
-    ]
-    if bench.note:
-        section.append(f"Note: {bench.note}\n")
-    with open(RESULTS, "a", encoding="utf-8") as fh:
-        fh.write(header + "\n".join(section) + "\n" + text + "\n")
+        f"prompt react-plan-prefill, temperature 1, {bench.threads} torch thread(s). "
+        "Load average at start: " + " / ".join(f"{x:.2f}" for x in load_before) + "."
+    )
+    append_section("Rollout engine: lockstep vs one by one", f"{settings}\n\n{text}", bench.note)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default=Bench.split)
     parser.add_argument("--threads", type=int, default=Bench.threads)
     parser.add_argument("--note", default="")
-    parser.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    add_no_append(parser, "--no-write")  # the old name
     args = parser.parse_args(argv)
     bench = Bench(
         models=tuple(args.models),
@@ -164,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         split=args.split,
         threads=args.threads,
         note=args.note,
-        write=not args.no_write,
+        write=not args.no_append,
     )
     import torch
 

@@ -29,20 +29,16 @@ What it does, and what the labels mean:
    executable steps in the plan).
 
 It prints a markdown table and appends it to ``benchmarks/RESULTS.md`` with the machine,
-the date and the command. Work files (plans, trajectories, insights, the learning run and
-the learned rubric with its validation record) go to ``--work-dir`` (default: a
-temporary directory).
+the date and the command (``--no-append``: print only). Work files (plans, trajectories,
+insights, the learning run and the learned rubric with its validation record) go to
+``--work-dir`` (default: a temporary directory).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import functools
-import os
-import platform
 import random
-import shlex
 import sys
 import tempfile
 import time
@@ -51,7 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import add_no_append, append_section  # noqa: E402
 
 
 @dataclass
@@ -324,20 +321,6 @@ def report_row(name: str, report: Any) -> dict[str, Any]:
     }
 
 
-def append_results(text: str) -> None:
-    """Append one section to RESULTS.md (created with its title if missing)."""
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n", encoding="utf-8")
-    machine = f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    header = (
-        f"\n## Plan rubrics against outcome labels ({dt.datetime.now():%Y-%m-%d %H:%M})\n\n"
-        f"- Machine: {machine}\n- Command: `{command}`\n\n"
-    )
-    with RESULTS.open("a", encoding="utf-8") as fh:
-        fh.write(header + text + "\n")
-
-
 # ----------------------------------------------------------------------------- main
 
 
@@ -362,7 +345,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work-dir", default=None, help="keep work files here (default: temporary)")
     p.add_argument("--note", default="", help="a note for RESULTS.md")
-    p.add_argument("--no-append", action="store_true", help="print only; leave RESULTS.md alone")
+    add_no_append(p)
     return p
 
 
@@ -530,8 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             text = run(args, Path(tmp))
     print("\n" + text)
     if not args.no_append:
-        append_results(text)
-        print(f"\nAppended to {RESULTS}")
+        path = append_section("Plan rubrics against outcome labels", text)
+        print(f"\nAppended to {path}")
     return 0
 
 

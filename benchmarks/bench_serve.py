@@ -27,7 +27,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import append_section  # noqa: E402
+from _results import add_no_append, append_section  # noqa: E402
 
 
 def unique_queries(questions: Sequence[str], n: int, tag: str) -> list[str]:
@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
     parser.add_argument("--torch-threads", type=int, default=None, help="in both processes")
     parser.add_argument("--note", default="")
-    parser.add_argument("--no-append", action="store_true", help="print only")
+    add_no_append(parser)
     args = parser.parse_args(argv)
     if args.torch_threads:
         import torch

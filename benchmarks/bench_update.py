@@ -17,7 +17,7 @@ other programs on a shared machine do not inflate), also measured directly: the 
 on precomputed log-probs with a backward through them only. The target: overhead at most
 10% of fwd+bwd. Throughput is wall-clock: policy tokens trained (and all tokens) per second
 of ``update``. Prints a markdown table and appends it to
-benchmarks/RESULTS.md with the machine, date and command.
+benchmarks/RESULTS.md with the machine, date and command (``--no-append``: print only).
 
     python benchmarks/bench_update.py                # tiny model and SmolLM2
     python benchmarks/bench_update.py --models tiny --repeats 5
@@ -26,9 +26,6 @@ benchmarks/RESULTS.md with the machine, date and command.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
 import sys
 import time
@@ -51,7 +48,8 @@ from agents.train.logprobs import token_logprobs
 from agents.train.update import ENTROPY_ROWS, UpdateSettings, grpo_update, micro_batches
 from agents.trajectory import Trajectory
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import add_no_append, append_section  # noqa: E402
 
 
 def synthetic_trajectories(
@@ -197,23 +195,12 @@ def table(rows: list[dict[str, object]]) -> str:
 
 
 def append_results(text: str, args: argparse.Namespace) -> None:
-    machine = f"{platform.platform()}, {platform.processor() or platform.machine()}, "
-    machine += (
-        f"{os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads)"
-    )
-    if hasattr(os, "getloadavg"):  # other programs slow a shared machine down
-        machine += f", load average {os.getloadavg()[0]:.1f} at the end"
-    date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
-    block = (
-        f"\n## GRPO update overhead ({date})\n\nMachine: {machine}\n\nCommand: `{command}`\n\n"
+    """Append the table to RESULTS.md with the settings and torch's version and threads."""
+    settings = (
         f"Micro-batch {args.micro}, G = {args.group}, FirstStep mask, medians of "
-        f"{args.repeats} rounds.\n\n{text}\n"
+        f"{args.repeats} rounds; torch {torch.__version__} ({torch.get_num_threads()} threads)."
     )
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n", encoding="utf-8")
-    with RESULTS.open("a", encoding="utf-8") as f:
-        f.write(block)
+    append_section("GRPO update overhead", f"{settings}\n\n{text}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -224,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--group", type=int, default=4, help="G: samples per question")
     parser.add_argument("--micro", type=int, default=4, help="sequences per forward pass")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--no-save", action="store_true", help="do not append to RESULTS.md")
+    add_no_append(parser, "--no-save")  # the old name
     args = parser.parse_args(argv)
     rows = []
     for name in args.models:
@@ -233,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         print(table(rows[-1:]), flush=True)
     text = table(rows)
     print("\n" + text)
-    if not args.no_save:
+    if not args.no_append:
         append_results(text, args)
 
 

@@ -35,7 +35,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
 
-from _results import append_section  # noqa: E402
+from _results import add_no_append, append_section  # noqa: E402
 
 from agents.methods import Method, get_method, load_methods_file  # noqa: E402
 
@@ -409,7 +409,7 @@ def common_parser(
     )
     parser.add_argument("--model", default=None, help="starting model (overrides the scale's)")
     parser.add_argument("--note", default="", help="a note for RESULTS.md")
-    parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
+    add_no_append(parser)
     return parser
 
 

@@ -63,7 +63,7 @@ REPO = BENCH.parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from _results import append_section  # noqa: E402
+from _results import add_no_append, append_section  # noqa: E402
 
 TITLE = "Speed: environment, rollout and update"
 STDERR_LINES = 15
@@ -233,8 +233,6 @@ class Benchmark:
     """Its arguments by default (shell syntax)."""
     quick_args: str
     """Its arguments with ``--quick``."""
-    no_append: str
-    """The script's flag that keeps it from appending to RESULTS.md."""
     headlines: Callable[[Sequence[str]], list[Headline]]
 
 
@@ -247,7 +245,6 @@ BENCHMARKS: dict[str, Benchmark] = {
             script="benchmarks/bench_env.py",
             default_args="",
             quick_args="--pages 100 --queries 10 --rounds 1 --visits 2000 --loads 1",
-            no_append="--no-append",
             headlines=env_headlines,
         ),
         Benchmark(
@@ -256,7 +253,6 @@ BENCHMARKS: dict[str, Benchmark] = {
             script="benchmarks/bench_rollout.py",
             default_args="",
             quick_args="--models tiny",
-            no_append="--no-write",
             headlines=rollout_headlines,
         ),
         Benchmark(
@@ -265,7 +261,6 @@ BENCHMARKS: dict[str, Benchmark] = {
             script="benchmarks/bench_update.py",
             default_args="",
             quick_args="--models tiny --repeats 2",
-            no_append="--no-save",
             headlines=update_headlines,
         ),
     )
@@ -303,10 +298,10 @@ class Outcome:
 
 
 def command_for(bench: Benchmark, quick: bool, extra: Sequence[str] = ()) -> list[str]:
-    """The command that runs ``bench``: the chosen argument set, the no-append flag, then
-    ``extra`` (last, so it overrides)."""
+    """The command that runs ``bench``: the chosen argument set, ``--no-append`` (this
+    script writes the one report), then ``extra`` (last, so it overrides)."""
     args = bench.quick_args if quick else bench.default_args
-    return [sys.executable, bench.script, *shlex.split(args), bench.no_append, *extra]
+    return [sys.executable, bench.script, *shlex.split(args), "--no-append", *extra]
 
 
 def _pump(stream, sink: list[str], echo: Callable[[str], None] | None) -> None:
@@ -454,7 +449,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=list(BENCHMARKS),
         help=f"comma-separated benchmarks to run, in order (default {','.join(BENCHMARKS)})",
     )
-    parser.add_argument("--no-append", action="store_true", help="print only")
+    add_no_append(parser)
     parser.add_argument("--note", default="", help="a note for the RESULTS.md section")
     parser.add_argument(
         "--timeout", type=float, default=None, help="seconds allowed per benchmark (default none)"

@@ -156,9 +156,9 @@ def test_options_and_commands() -> None:
     bench = speed.BENCHMARKS["update"]
     command = speed.command_for(bench, quick=True, extra=["--repeats", "5"])
     assert command[:2] == [sys.executable, "benchmarks/bench_update.py"]
-    assert command[-3:] == ["--no-save", "--repeats", "5"]
+    assert command[-3:] == ["--no-append", "--repeats", "5"]
     assert "tiny" in command
-    assert speed.command_for(bench, quick=False) == [sys.executable, bench.script, "--no-save"]
+    assert speed.command_for(bench, quick=False) == [sys.executable, bench.script, "--no-append"]
     assert speed.tail("a\n\nb\nc\n", 2) == "b\nc"
 
 
@@ -175,7 +175,6 @@ def fake(tmp_path: Path, name: str, code: str) -> speed.Benchmark:
         script=str(script),
         default_args="",
         quick_args="",
-        no_append="--no-append",
         headlines=speed.rollout_headlines,
     )
 
@@ -250,7 +249,7 @@ def test_quick_update_for_real_while_env_fails(results_file) -> None:
     text = results_file.read_text(encoding="utf-8")
     assert text.count(f"## {speed.TITLE} — ") == 1
     assert (
-        "Command: `python benchmarks/bench_update.py --models tiny --repeats 2 --no-save "
+        "Command: `python benchmarks/bench_update.py --models tiny --repeats 2 --no-append "
         "--sequences 4 --length 256 --micro 2`" in text
     )
     assert "**Failed**: exit code 2" in text and "unrecognized arguments: --bogus-option" in text
