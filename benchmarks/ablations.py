@@ -346,11 +346,7 @@ def plot(groups: Sequence[Group], rows: Sequence[Mapping[str, Any]], png: Path) 
     axes.flat[0].set_ylabel("pass@1")
     if len(corpora) > 1:
         axes.flat[0].legend(fontsize=8)
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return png
+    return harness.save_figure(fig, png)
 
 
 def parser() -> Any:

@@ -448,6 +448,17 @@ def finish(title: str, body: str, args: argparse.Namespace, failures: Failures, 
         print(f"appended to {path}")
 
 
+def save_figure(fig: Any, path: Path, dpi: int = 120) -> Path:
+    """Lay out ``fig``, write it to ``path`` (its folder made if needed) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def fmt(value: Any, digits: int = 3) -> str:
     """A table cell: numbers rounded, None as a dash."""
     if value is None:

@@ -232,11 +232,7 @@ def plot_pass1(
     ax.set_ylabel("pass@1")
     ax.set_title(textwrap.fill(title, 110), fontsize=8)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return harness.save_figure(fig, path, dpi=100)
 
 
 # --- Running ------------------------------------------------------------------------------

@@ -470,11 +470,7 @@ def plot(rows: Sequence[Mapping[str, Any]], path: Path, n: int) -> Path:
     ax.set_ylabel(f"pass@{n}")
     ax.set_title(f"Plan anchor: pass@{n} after a fixed first step", fontsize=10)
     ax.legend(fontsize=8, loc="upper center", ncol=2, frameon=False)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return harness.save_figure(fig, path)
 
 
 def mixed_counts(results: Sequence[tuple[str, str, Sequence[Question]]]) -> str:

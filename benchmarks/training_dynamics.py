@@ -185,11 +185,7 @@ def plot(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     fig.suptitle(textwrap.fill(title, 140), fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return harness.save_figure(fig, path, dpi=100)
 
 
 # --- Running ------------------------------------------------------------------------------
