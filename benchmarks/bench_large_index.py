@@ -182,7 +182,7 @@ def variants(pq_bits: int = 8) -> list[Variant]:
         return _ivf(vectors, pq_bits)
 
     out = [Variant("flat (exact)", "flat", _flat)]
-    out += [Variant(f"IVF-Flat nprobe={p}", "ivf", _ivf, _nprobe(p)) for p in (1, 8, 32)]
+    out += [Variant(f"IVF-Flat nprobe={p}", "ivf", _ivf, _nprobe(p)) for p in (1, 8, 32, 128)]
     out += [Variant(f"HNSW32 efSearch={e}", "hnsw", _hnsw, _ef_search(e)) for e in (16, 64, 256)]
     out += [Variant(f"IVF-PQ48 nprobe={p}", "ivfpq", ivf_pq, _nprobe(p)) for p in (8, 32)]
     return out

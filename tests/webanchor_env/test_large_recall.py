@@ -60,7 +60,7 @@ def test_every_variant_builds_and_reports(bench):
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     rows = bench.measure(vectors, vectors[:20], bench.variants(pq_bits=4))  # quick PQ training
     assert rows[0].name == "flat (exact)" and rows[0].recall == 1.0
-    assert [r.name.split()[0] for r in rows] == ["flat"] + ["IVF-Flat"] * 3 + ["HNSW32"] * 3 + [
+    assert [r.name.split()[0] for r in rows] == ["flat"] + ["IVF-Flat"] * 4 + ["HNSW32"] * 3 + [
         "IVF-PQ48"
     ] * 2
     ivf = [r.recall for r in rows if r.name.startswith("IVF-Flat")]
