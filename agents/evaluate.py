@@ -269,8 +269,7 @@ def _open_run(out: Path, config: EvalConfig, prompt: PromptVariant) -> list[Traj
                 f"Expected --resume with the settings of {out}, got changes {changed}."
             )
     if config.resume and traj_file.exists():
-        done = load_jsonl(traj_file, allow_partial_tail=True)
-        save_jsonl(traj_file, done)  # rewrite without an interrupted last line
+        done = load_jsonl(traj_file, allow_partial_tail=True)  # evaluate() rewrites the file
     out.mkdir(parents=True, exist_ok=True)
     run = {"run": record, "config": asdict(config), "prompt_variant": prompt.to_json()}
     run_file.write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
@@ -297,9 +296,10 @@ def evaluate(
     tasks = list(probe.unwrapped.tasks(config.split))[: config.limit]
     probe.close()
     kept, todo = split_done(done, tasks, config.n)
-    replayed = {t.id for _, t in todo}
-    if any(t.task_id in replayed for t in done):  # a group cut short is played again whole
-        save_jsonl(out / "trajectories.jsonl", [t for t in done if t.task_id not in replayed])
+    traj_file = out / "trajectories.jsonl"
+    if traj_file.exists():  # resumed: drop an interrupted last line and any group cut short
+        replayed = {t.id for _, t in todo}  # (those tasks are played again whole)
+        save_jsonl(traj_file, [t for t in done if t.task_id not in replayed])
     if not todo:
         trajectories = kept  # nothing left to play: no model is loaded
     else:

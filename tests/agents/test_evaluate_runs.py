@@ -131,6 +131,17 @@ def test_a_group_cut_short_is_played_again_whole(make_env, tasks, tmp_path, reco
     ]
 
 
+def test_a_file_holding_only_an_interrupted_line_resumes_cleanly(make_env, tmp_path):
+    out = tmp_path / "run"
+    config = EvalConfig(n=2, out=str(out), progress=False)
+    evaluate(config, policy=OraclePolicy(), make_env=make_env)
+    first = (out / "trajectories.jsonl").read_text().splitlines()[0]
+    (out / "trajectories.jsonl").write_text(first[:40])  # killed while writing the first line
+    resumed = evaluate(replace(config, resume=True), policy=OraclePolicy(), make_env=make_env)
+    assert resumed["metrics"]["episodes"] == 6
+    assert len(load_jsonl(out / "trajectories.jsonl")) == 6  # no broken line left behind
+
+
 def test_a_finished_run_resumes_without_loading_a_model(make_env, tmp_path, monkeypatch):
     out = tmp_path / "run"
     config = EvalConfig(n=2, out=str(out), progress=False)
