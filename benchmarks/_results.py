@@ -14,6 +14,7 @@ import platform
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,18 +56,31 @@ def commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def append_section(title: str, body: str, note: str = "", command: str | None = None) -> Path:
+def _load(values: Sequence[float]) -> str:
+    return " / ".join(f"{x:.2f}" for x in values[:3])
+
+
+def append_section(
+    title: str,
+    body: str,
+    note: str = "",
+    command: str | None = None,
+    load_at_start: Sequence[float] | None = None,
+) -> Path:
     """Append one section: heading with the date, machine, load, commit and command
-    (``command``: the one that produced the figures, when it is not this process's)."""
+    (``command``: the one that produced the figures, when it is not this process's;
+    ``load_at_start``: ``os.getloadavg()`` taken before measuring, recorded beside the load
+    at the end, since other work on a shared machine moves the figures)."""
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    load = os.getloadavg()
+    load = f"at the end: {_load(os.getloadavg())}"
+    if load_at_start is not None:
+        load = f"at the start: {_load(load_at_start)}; {load}"
     lines = [
         "",
         f"## {title} — {now}",
         "",
-        f"Machine: {machine}. Load average at the end: {load[0]:.2f} / {load[1]:.2f} / "
-        f"{load[2]:.2f} (1 / 5 / 15 min). Commit: {commit()}.",
+        f"Machine: {machine}. Load average {load} (1 / 5 / 15 min). Commit: {commit()}.",
         "",
         f"Command: `{command or shlex.join(['python', *sys.argv])}`",
         "",

@@ -90,10 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{n:,} pages: {rows[-1]['total_s']:.1f} s", file=sys.stderr)
     text = table(rows)
     print(text)
-    if not args.no_append:  # append_section records the load at the end; this is the start's
-        at_start = f"Load average at the start: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}."
-        note = f"{args.note.rstrip('.')}. {at_start}" if args.note else at_start
-        append_section("Corpus generation", text, note)
+    if not args.no_append:
+        append_section("Corpus generation", text, args.note, load_at_start=load)
     return 0
 
 

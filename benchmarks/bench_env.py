@@ -333,7 +333,6 @@ def main() -> None:
     batch = bench_batch(backend, queries[args.queries :], args.rounds, args.top_k)
     visit = bench_visit(backend, args.visits, queries[n_search:])
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    load_after = os.getloadavg()
 
     n_pages, n_passages = len(backend.store), len(backend.index.passages)
 
@@ -417,7 +416,6 @@ def main() -> None:
     table = ["| measure | value | target | met |", "| --- | --- | --- | --- |"]
     table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     header = [
-        f"- Load average (1 min): {load_before[0]:.1f} at start, {load_after[0]:.1f} at end",
         f"- Corpus: `{args.corpus}`{' (first pages only)' if args.pages else ''} "
         f"({n_pages:,} pages, {n_passages:,} passages); model "
         f"{backend.index.encoder.name}; index `{args.index_type}`; top-k {args.top_k}; "
@@ -429,7 +427,7 @@ def main() -> None:
     report = "\n".join(header + table) + "\n"
     print(report)
     if not args.no_append:
-        print(f"Appended to {append_section('bench_env', report)}")
+        print(f"Appended to {append_section('bench_env', report, load_at_start=load_before)}")
 
 
 if __name__ == "__main__":

@@ -121,15 +121,14 @@ def table(rows: list[dict]) -> str:
 
 
 def append_results(text: str, bench: Bench, load_before: tuple[float, float, float]) -> None:
-    """Append the table to RESULTS.md with the settings (and the load at the start: the
-    heading has the one at the end)."""
+    """Append the table to RESULTS.md with the settings and the load before measuring."""
     settings = (
         f"G = {bench.group_size} episodes of one task ({bench.split} split of the {bench.corpus} "
         f"wiki), at most {bench.max_turns} turns of {bench.max_new_tokens} new tokens, "
-        f"prompt react-plan-prefill, temperature 1, {bench.threads} torch thread(s). "
-        "Load average at start: " + " / ".join(f"{x:.2f}" for x in load_before) + "."
+        f"prompt react-plan-prefill, temperature 1, {bench.threads} torch thread(s)."
     )
-    append_section("Rollout engine: lockstep vs one by one", f"{settings}\n\n{text}", bench.note)
+    title = "Rollout engine: lockstep vs one by one"
+    append_section(title, f"{settings}\n\n{text}", bench.note, load_at_start=load_before)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,8 @@ def test_sections_are_appended_under_one_title(results_file) -> None:
     assert text.startswith("# Benchmark results\n") and text.count("# Benchmark results") == 1
     first, second = text.index("## First — "), text.index("## Second — ")
     assert first < text.index("Command: `python x.py`") < text.index("Note: n1") < second
-    assert "Commit: " in text[first:second] and "Load average at the end" in text[first:second]
+    assert "Commit: " in text[first:second] and "Load average at the end: " in text[first:second]
+    assert "at the start" not in text  # no load taken before measuring, none recorded
     assert text.rstrip().endswith("body two")
 
 
@@ -42,5 +43,5 @@ def test_the_rollout_benchmark_keeps_its_note_and_start_load(results_file) -> No
     bench_rollout.append_results("| t |\n| --- |\n| 1 |", bench, (1.0, 2.0, 3.0))
     text = results_file.read_text(encoding="utf-8")
     assert "## Rollout engine: lockstep vs one by one — " in text
-    assert "Load average at start: 1.00 / 2.00 / 3.00." in text
+    assert "Load average at the start: 1.00 / 2.00 / 3.00; at the end: " in text
     assert "Note: quiet machine" in text
