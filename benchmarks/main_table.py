@@ -22,8 +22,8 @@ turn limit; the table's note says how many turns it had.
 A row that fails (a method that raises, a checkpoint that is missing) is reported under the
 table and the rest runs; evaluations resume, so a rerun finishes an interrupted table.
 Evaluations go to ``<work-dir>/evals/<row>/<corpus>`` (shared with the ablations);
-``<work-dir>/main_table/`` gets ``results.json`` (every number) and ``main_table.png`` (pass@1 per row and corpus); the
-table is printed and appended to ``benchmarks/RESULTS.md``.
+``<work-dir>/main_table/`` gets ``results.json`` (every number) and ``main_table.png``
+(pass@1 per row and corpus); the table is printed and appended to ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def evaluate_row(
     row: Row,
     corpus: harness.CorpusSpec,
     scale: harness.Scale,
-    root: Path,
+    work_dir: Path,
     policy: str,
     *,
     agent: str = "react",
@@ -250,7 +250,7 @@ def evaluate_row(
 ) -> dict[str, Any]:
     """The numbers of ``policy`` (the row's model) on ``corpus``."""
     scale = row_scale(row, corpus, scale)
-    out = harness.eval_dir(root, row.name, corpus)
+    out = harness.eval_dir(work_dir, row.name, corpus)
     metrics = harness.evaluate_policy(policy, corpus, scale, out, agent=agent, prompt=prompt)
     return {**cell_numbers(metrics, scale.runs), "max_turns": scale.max_turns}
 
@@ -278,11 +278,10 @@ def run_row(
     else:
         policy = row.policy
     entry.update(policy=policy, agent=agent, prompt=prompt)
-    root = work_dir  # evaluations live in work_dir/evals, shared with the ablations
     for corpus in corpora:
         numbers = failures.attempt(
             f"{row.kind} {row.name} on {corpus.name}",
-            evaluate_row, row, corpus, scale, root, policy, agent=agent, prompt=prompt,
+            evaluate_row, row, corpus, scale, work_dir, policy, agent=agent, prompt=prompt,
         )  # fmt: skip
         if numbers is not None:
             entry["corpora"][corpus.name] = numbers

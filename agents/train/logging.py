@@ -140,10 +140,9 @@ def plot_curves(metrics_path: str | Path, png_path: str | Path) -> Path | None:
         ax.axis("off")
     if evals:
         before, after = evals[-1].get("eval/pass@1_before"), evals[-1].get("eval/pass@1_after")
-        title = f"dev pass@1: {_pct(after)} after training"
-        fig.suptitle(
-            title if before is None else f"dev pass@1: {_pct(before)} before, {title[11:]}"
-        )
+        measured = [] if before is None else [f"{_pct(before)} before"]
+        measured.append(f"{_pct(after)} after training")
+        fig.suptitle("dev pass@1: " + ", ".join(measured))
     fig.tight_layout()
     png_path = Path(png_path)
     fig.savefig(png_path, dpi=100)
