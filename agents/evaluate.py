@@ -4,6 +4,7 @@ Usage::
 
     python -m agents.evaluate --policy oracle --split test
     python -m agents.evaluate --policy smollm2 --prompt react-plan-prefill --n 4 --k 2
+    python -m agents.evaluate --policy smollm2 --max-hops 1 --n 4 --temperature 1
     python -m agents.evaluate --policy openai:http://localhost:8000/v1:Qwen/Qwen2.5-7B-Instruct
 
 ``--policy`` is ``oracle``, ``naive`` or ``random`` (the scripted agents), ``smollm2`` (the
@@ -11,7 +12,14 @@ bundled SmolLM2-135M-Instruct), any Hugging Face id or local model directory, or
 ``openai:<base_url>:<model>`` (an OpenAI-compatible endpoint; the model is what follows
 the last colon). Each task is played ``n`` times, in lockstep groups, ``--batch-tasks``
 tasks at a time. pass@1 is averaged over the n runs; pass@k uses the unbiased estimator
-``1 - C(n-c, k) / C(n, k)`` of Chen et al. (2021).
+``1 - C(n-c, k) / C(n, k)`` of Chen et al. (2021). ``--max-hops`` and ``--difficulty`` select
+the tasks by hop count and difficulty.
+
+Besides pass@k the summary reports the share of turns that held a valid action (a tool call
+the environment ran, or the answer), the share of turns cut by ``--max-new-tokens`` and of
+episodes that ended without an answer, and, for n >= 2, the share of tasks with mixed
+outcomes (some runs right, some wrong): the groups GRPO can learn from; watch it at
+temperature 1 with n >= 4 before any RL run.
 
 The output directory gets ``run.json`` (the configuration and the prompt variant),
 ``trajectories.jsonl`` (appended after every batch, so an interrupted evaluation keeps what
@@ -36,7 +44,7 @@ from typing import Any
 from agents.policy import Policy, SamplingParams
 from agents.prompts import PromptVariant, get_prompt
 from agents.rollout import EnvFactory, RolloutConfig, RolloutEngine, TextAction
-from agents.trajectory import Trajectory, load_jsonl, save_jsonl
+from agents.trajectory import Trajectory, Turn, load_jsonl, save_jsonl
 from webanchor_env.actions import ErrorCode
 from wiki_corpus.schema import Task
 
@@ -59,7 +67,18 @@ FORMAT_ERRORS = frozenset(
     )
 )
 """Error codes that mean the agent did not write the action format (not e.g. a missing page)."""
-RUN_KEYS = ("policy", "corpus", "split", "n", "agent", "prompt", "horizon", "seed")
+RUN_KEYS = (
+    "policy",
+    "corpus",
+    "split",
+    "max_hops",
+    "difficulty",
+    "n",
+    "agent",
+    "prompt",
+    "horizon",
+    "seed",
+)
 """Settings a resumed evaluation must share with the run it continues."""
 
 
@@ -89,6 +108,10 @@ class EvalConfig:
     temperature: float = field(default=1.0, metadata=_help("sampling temperature (0: greedy)"))
     top_p: float = field(default=1.0, metadata=_help("nucleus sampling mass"))
     seed: int = field(default=0, metadata=_help("sampling seed"))
+    max_hops: int | None = field(default=None, metadata=_help("only tasks of at most N hops"))
+    difficulty: str | None = field(
+        default=None, metadata=_help("only tasks of these difficulties, e.g. 1,2")
+    )
     limit: int | None = field(default=None, metadata=_help("evaluate only the first N tasks"))
     out: str = field(default="runs/eval", metadata=_help("output directory"))
     resume: bool = field(default=False, metadata=_help("continue the run in --out"))
@@ -102,6 +125,27 @@ class EvalConfig:
             raise ValueError(f"Expected agent among {AGENTS}, got {self.agent!r}.")
         if self.batch_tasks < 1:
             raise ValueError(f"Expected batch_tasks >= 1, got {self.batch_tasks}.")
+        if self.max_hops is not None and self.max_hops < 1:
+            raise ValueError(f"Expected max_hops >= 1, got {self.max_hops}.")
+        self.difficulties()  # checks the list
+
+    def difficulties(self) -> frozenset[int] | None:
+        """The difficulties of ``difficulty`` ("1,2"), or None for all."""
+        if self.difficulty is None:
+            return None
+        try:
+            return frozenset(int(x) for x in str(self.difficulty).split(",") if x.strip())
+        except ValueError:
+            raise ValueError(
+                f"Expected difficulty as comma-separated integers (e.g. 1,2), "
+                f"got {self.difficulty!r}."
+            ) from None
+
+    def selects(self, task: Task) -> bool:
+        """Whether ``task`` passes the hop and difficulty filters."""
+        levels = self.difficulties()
+        hops_ok = self.max_hops is None or task.hops <= self.max_hops
+        return hops_ok and (levels is None or task.difficulty in levels)
 
 
 # --- Metrics (pure) ---------------------------------------------------------------------------
@@ -121,6 +165,19 @@ def _mean(values: Iterable[float]) -> float:
     return statistics.fmean(values) if values else 0.0
 
 
+def valid_action(turn: Turn, answered: bool) -> bool:
+    """Whether a turn held a valid action: a tool call the environment ran, or the answer
+    that ended the episode (``answered``: the turn is the last of an answered episode)."""
+    return bool(turn.tool_calls) or answered
+
+
+def mixed_outcome_rate(counts: Sequence[tuple[int, int]]) -> float | None:
+    """Share of tasks run at least twice with some runs right and some wrong; ``counts`` is
+    (runs, right) per task. None when no task was run twice."""
+    grouped = [(n, c) for n, c in counts if n >= 2]
+    return _mean(float(0 < c < n) for n, c in grouped) if grouped else None
+
+
 def summarize(trajectories: Sequence[Trajectory], k: int = 1) -> dict[str, Any]:
     """The metrics of a run: per-task pass@1 and pass@k, tool calls, turns, errors."""
     by_task: dict[str, list[Trajectory]] = defaultdict(list)
@@ -129,6 +186,14 @@ def summarize(trajectories: Sequence[Trajectory], k: int = 1) -> dict[str, Any]:
     counts = [(len(ts), sum(t.reward >= 1.0 for t in ts)) for ts in by_task.values()]
     turns = [turn for t in trajectories for turn in t.turns if turn.observation is not None]
     format_errors = sum(any(e in FORMAT_ERRORS for e in turn.errors) for turn in turns)
+    valid = sum(
+        valid_action(turn, t.terminated and i == t.num_turns - 1)
+        for t in trajectories
+        for i, turn in enumerate(t.turns)
+        if turn.observation is not None
+    )
+    cut = sum(turn.finish_reason == "length" for t in trajectories for turn in t.turns)
+    all_turns = sum(len(t.turns) for t in trajectories)
     reasons = Counter(t.truncated_reason or "answered" for t in trajectories)
     return {
         "tasks": len(by_task),
@@ -141,7 +206,10 @@ def summarize(trajectories: Sequence[Trajectory], k: int = 1) -> dict[str, Any]:
         "mean_turns": _mean(t.num_turns for t in trajectories),
         "mean_policy_tokens": _mean(sum(t.action_mask) for t in trajectories),
         "format_error_rate": format_errors / len(turns) if turns else 0.0,
+        "valid_action_rate": valid / len(turns) if turns else 0.0,
+        "turn_truncation_rate": cut / all_turns if all_turns else 0.0,
         "truncation_rate": _mean(float(not t.terminated) for t in trajectories),
+        "mixed_outcome_rate": mixed_outcome_rate(counts),
         "end_reasons": dict(sorted(reasons.items())),
     }
 
@@ -151,14 +219,17 @@ def markdown_table(summary: dict[str, Any], k: int) -> str:
     m = summary["metrics"]
     head = (
         f"| policy | corpus | split | prompt | tasks | n | pass@1 | pass@{k} | search | visit "
-        "| turns | format err | truncated |"
+        "| turns | valid actions | format err | turns cut | truncated | mixed outcomes |"
     )
+    mixed = m["mixed_outcome_rate"]
     row = (
         f"| {summary['config']['policy']} | {summary['config']['corpus']} | "
         f"{summary['config']['split']} | {summary['prompt']['name']} | {m['tasks']} | "
         f"{summary['config']['n']} | {m['pass@1']:.3f} | {m[f'pass@{k}']:.3f} | "
         f"{m['mean_search_calls']:.2f} | {m['mean_visit_calls']:.2f} | {m['mean_turns']:.2f} | "
-        f"{m['format_error_rate']:.3f} | {m['truncation_rate']:.3f} |"
+        f"{m['valid_action_rate']:.3f} | {m['format_error_rate']:.3f} | "
+        f"{m['turn_truncation_rate']:.3f} | {m['truncation_rate']:.3f} | "
+        f"{'-' if mixed is None else f'{mixed:.3f}'} |"
     )
     rule = "|" + "---|" * (head.count("|") - 1)
     return "\n".join([head, rule, row])
@@ -293,8 +364,14 @@ def evaluate(
     done = _open_run(out, config, rollout.prompt)
     make_env = make_env or env_factory(config)
     probe = make_env()
-    tasks = list(probe.unwrapped.tasks(config.split))[: config.limit]
+    split_tasks = list(probe.unwrapped.tasks(config.split))
     probe.close()
+    tasks = [t for t in split_tasks if config.selects(t)][: config.limit]
+    if split_tasks and not tasks:
+        raise ValueError(
+            f"Expected tasks with max_hops={config.max_hops}, difficulty={config.difficulty} "
+            f"among the {len(split_tasks)} tasks of split {config.split!r}, got none."
+        )
     kept, todo = split_done(done, tasks, config.n)
     traj_file = out / "trajectories.jsonl"
     if traj_file.exists():  # resumed: drop an interrupted last line and any group cut short

@@ -236,3 +236,52 @@ def test_the_oracle_scores_one_on_the_bundled_test_split(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["metrics"]["tasks"] > 0
     assert summary["metrics"]["pass@1"] == 1.0
+
+
+def _turned(task: str, reward: float, turns: tuple[Turn, ...], reason=None) -> Trajectory:
+    return Trajectory(
+        task, 0, 0, (1, 2), None, (0, 1), (-1, 0), reward, {}, turns=turns,
+        truncated_reason=reason,
+    )  # fmt: skip
+
+
+def test_summarize_counts_valid_actions_cut_turns_and_mixed_outcomes():
+    search = Turn("s", tool_calls=("search",), observation="o")
+    broken = Turn("x", errors=("no_action",), observation="o", finish_reason="length")
+    answer = Turn("a", observation="o")
+    runs = [
+        _turned("a", 1.0, (search, answer)),  # answered: both turns valid
+        _turned("a", 0.0, (broken, broken), reason="max_turns"),  # neither valid, both cut
+        _turned("b", 0.0, (search, answer)),
+        _turned("b", 0.0, (search, broken), reason="max_turns"),
+        _turned("c", 1.0, (answer,)),
+    ]
+    m = summarize(runs, k=1)
+    assert m["valid_action_rate"] == pytest.approx(6 / 9)
+    assert m["turn_truncation_rate"] == pytest.approx(3 / 9)
+    assert m["mixed_outcome_rate"] == pytest.approx(1 / 2)  # a is mixed, b is not; c ran once
+    assert summarize(runs[-1:])["mixed_outcome_rate"] is None
+
+
+def test_tasks_are_selected_by_hops_and_difficulty(make_env, tmp_path):
+    def played(**selection) -> set[str]:
+        out = tmp_path / "-".join(f"{k}{v}" for k, v in selection.items())
+        config = EvalConfig(out=str(out), progress=False, **selection)
+        evaluate(config, policy=OraclePolicy(), make_env=make_env)
+        return {t.task_id for t in load_jsonl(out / "trajectories.jsonl")}
+
+    assert played(max_hops=1) == {"q-1", "q-3"}  # q-2 has two hops
+    assert played(difficulty="1,2") == {"q-1", "q-2", "q-3"}
+    with pytest.raises(ValueError, match="max_hops=None, difficulty=4 among the 3 tasks"):
+        played(difficulty="4")
+    with pytest.raises(ValueError, match="comma-separated integers .*got 'easy'"):
+        EvalConfig(difficulty="easy")
+    args = _parser().parse_args(["--max-hops", "2", "--difficulty", "1,2"])
+    assert (args.max_hops, EvalConfig(**vars(args)).difficulties()) == (2, frozenset({1, 2}))
+
+
+def test_random_agent_at_temperature_one_reports_the_new_metrics(make_env, tmp_path):
+    config = EvalConfig(n=4, out=str(tmp_path / "r"), progress=False, max_hops=1)
+    m = evaluate(config, policy=RandomPolicy(seed=1), make_env=make_env)["metrics"]
+    assert 0.0 <= m["valid_action_rate"] <= 1.0 and m["turn_truncation_rate"] == 0.0
+    assert m["mixed_outcome_rate"] is not None and m["tasks"] == 2
