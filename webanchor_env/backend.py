@@ -3,15 +3,22 @@
 ``get_backend`` is what environments call: it is memoized per process, so every env of a
 vector env shares one store, one index and one encoder. The parsed pages, the passages and
 the FAISS index live in a cache directory (``$WEBANCHOR_CACHE``, else
-``$XDG_CACHE_HOME/webanchor`` or ``~/.cache/webanchor``) with a manifest: corpus
-fingerprint, model, dimension, index type, passage settings, parser and package versions,
-and a checksum per file. A stale or corrupt cache is reported in one line
-(:class:`IndexCacheWarning`) and rebuilt; a missing one is built with a progress bar.
+``$XDG_CACHE_HOME/webanchor`` or ``~/.cache/webanchor``) keyed by content: the corpus
+fingerprint, the embedder and the index type, so two checkouts or two virtual environments
+share one build. A manifest records what the index was built from (fingerprint, model,
+dimension, index type, passage settings, parser and package versions) and a checksum per
+file. A stale or corrupt cache is reported in one line (:class:`IndexCacheWarning`) and
+rebuilt; a missing one is built with a progress bar.
+
+A corpus directory may ship its own prebuilt index in ``index/`` (the bundled corpus does:
+``python -m webanchor_env.build_index default`` writes it); when its manifest matches the
+corpus it is loaded instead of building anything.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -46,8 +53,10 @@ from webanchor_env.store import PageStore
 from wiki_corpus import Corpus
 from wiki_corpus.io import pages_path, resolve
 
-TEXT_FILE = "pages.json"
+TEXT_FILE = "pages.json.gz"
 """Cache file holding the parsed pages and the passages, so loading parses nothing."""
+SHIPPED_DIR = "index"
+"""Folder of a corpus directory that holds its prebuilt index, when it ships one."""
 
 
 class IndexCacheWarning(UserWarning):
@@ -73,10 +82,12 @@ def default_cache_dir() -> Path:
 
 
 def corpus_fingerprint(corpus: Corpus, settings: PassageSettings) -> str:
-    """Hash of the corpus's pages file bytes (or of its pages) and the passage settings."""
+    """Hash of the corpus's pages (the pages file's text, compressed or not) and settings."""
     digest = hashlib.sha256(settings.key().encode())
     if corpus.path is not None:
-        with open(pages_path(corpus.path), "rb") as fh:
+        path = pages_path(corpus.path)
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     else:
@@ -85,19 +96,15 @@ def corpus_fingerprint(corpus: Corpus, settings: PassageSettings) -> str:
     return digest.hexdigest()
 
 
-def index_directory(cache_dir: Path, corpus: Corpus, model: str, index_type: str) -> Path:
-    """The cache directory of one (corpus location, model, index type).
+def index_directory(cache_dir: Path, fingerprint: str, model: str, index_type: str) -> Path:
+    """The cache directory of one (corpus content, embedder, index type), wherever it lives.
 
-    A corpus read from disk is keyed by its directory, so editing it leaves a stale cache
-    to detect; a corpus that only lives in memory is keyed by its content.
+    Parser and package versions are not part of the key: a newer version finds the old
+    build in the same place, reports it stale and rebuilds it there.
     """
-    if corpus.path is not None:
-        where, name = str(corpus.path.resolve()), corpus.path.name
-    else:
-        where, name = corpus_fingerprint(corpus, PassageSettings()), "in-memory"
-    tag = hashlib.sha256(f"{where}\n{model}".encode()).hexdigest()[:12]
+    tag = hashlib.sha256(f"{fingerprint}\n{model}\n{index_type}".encode()).hexdigest()[:16]
     slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(model).name)[:40]
-    return cache_dir / "index" / f"{name}-{tag}" / f"{slug}-{index_type}"
+    return cache_dir / "index" / f"{slug}-{index_type}-{tag}"
 
 
 @contextlib.contextmanager
@@ -137,20 +144,23 @@ def _load_cache(directory: Path, expected: IndexManifest, store: PageStore) -> _
     reason = manifest.mismatch(expected)
     if reason:
         raise CacheError(f"stale ({reason})")
+    for name in (TEXT_FILE, INDEX_FILE):
+        if name not in manifest.files:
+            raise CacheError(f"corrupt (the manifest lists no checksum for {name})")
     try:
         raw = (directory / TEXT_FILE).read_bytes()
     except OSError:
         raise CacheError(f"corrupt ({TEXT_FILE} unreadable)") from None
-    if hashlib.sha256(raw).hexdigest() != manifest.files.get(TEXT_FILE):
+    if hashlib.sha256(raw).hexdigest() != manifest.files[TEXT_FILE]:
         raise CacheError(f"corrupt ({TEXT_FILE} checksum mismatch)")
     try:
-        data = json.loads(raw)
+        data = json.loads(gzip.decompress(raw))
         parsed = [ParsedPage.from_json(p) for p in data["parsed"]]
         passages = [Passage(page, text, prefix) for page, prefix, text in data["passages"]]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OSError, EOFError):
         raise CacheError(f"corrupt ({TEXT_FILE} unreadable)") from None
     try:
-        faiss_index = read_faiss(directory, manifest.files.get(INDEX_FILE))
+        faiss_index = read_faiss(directory, manifest.files[INDEX_FILE])
     except CacheError as err:
         raise CacheError(f"corrupt ({err})") from None
     if (
@@ -162,19 +172,23 @@ def _load_cache(directory: Path, expected: IndexManifest, store: PageStore) -> _
     return parsed, passages, faiss_index, manifest
 
 
-def _write_cache(
+def write_cache(
     directory: Path,
     manifest: IndexManifest,
     parsed: Sequence[ParsedPage],
     passages: Sequence[Passage],
     faiss_index: faiss.Index,
+    *,
+    compresslevel: int = 1,
 ) -> IndexManifest:
     """Write the cache files, then the manifest with their checksums (so it comes last)."""
+    directory.mkdir(parents=True, exist_ok=True)
     payload = {
         "parsed": [p.to_json() for p in parsed],
         "passages": [[p.page, p.prefix_len, p.text] for p in passages],
     }
-    raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    raw = gzip.compress(text, compresslevel=compresslevel, mtime=0)
     atomic_write(directory / TEXT_FILE, raw)
     files = {TEXT_FILE: hashlib.sha256(raw).hexdigest(), **save_faiss(faiss_index, directory)}
     manifest = IndexManifest(**{**manifest.to_json(), "files": files})
@@ -232,7 +246,7 @@ def _build(
         **{**expected.to_json(), "dim": int(vectors.shape[1]), "n_passages": len(passages)}
     )
     try:
-        manifest = _write_cache(directory, manifest, parsed, passages, faiss_index)
+        manifest = write_cache(directory, manifest, parsed, passages, faiss_index)
     except OSError as err:
         warnings.warn(
             f"Could not write the search index cache at {directory} ({err.strerror or err}); "
@@ -242,6 +256,55 @@ def _build(
         )
     lap("write")
     return parsed, passages, faiss_index, manifest
+
+
+def expected_manifest(
+    corpus: Corpus, settings: PassageSettings, model: str, index_type: str, n_pages: int
+) -> IndexManifest:
+    """What an index of ``corpus`` built now would record (counts and checksums left out)."""
+    return IndexManifest(
+        corpus_fingerprint=corpus_fingerprint(corpus, settings),
+        model=model,
+        dim=0,
+        index_type=index_type,
+        package_version=package_version(),
+        passage_settings=settings.key(),
+        parser_version=PARSER_VERSION,
+        n_pages=n_pages,
+        n_passages=0,
+    )
+
+
+def shipped_index_dir(corpus_dir: Path) -> Path:
+    """Where a corpus directory keeps its prebuilt index."""
+    return corpus_dir / SHIPPED_DIR
+
+
+def _try_shipped(corpus: Corpus, expected: IndexManifest, store: PageStore) -> _Loaded | None:
+    """The corpus's own prebuilt index when it has one built for ``expected``, else ``None``.
+
+    A shipped index that no longer matches its corpus is reported (the corpus was edited
+    without rebuilding it) and skipped, so the index is built into the cache instead.
+    """
+    if corpus.path is None or expected.index_type != "flat":
+        return None
+    directory = shipped_index_dir(corpus.path)
+    try:
+        shipped = read_manifest(directory)
+    except CacheError:
+        return None
+    if (shipped.model, shipped.index_type) != (expected.model, expected.index_type):
+        return None  # built for another embedder: not meant for this one
+    try:
+        return _load_cache(directory, expected, store)
+    except CacheError as err:
+        warnings.warn(
+            f"The prebuilt index at {directory} is {err}; building one in the cache instead "
+            f"(refresh it with `python -m webanchor_env.build_index {corpus.path}`).",
+            IndexCacheWarning,
+            stacklevel=4,
+        )
+        return None
 
 
 class WikiBackend:
@@ -280,11 +343,14 @@ class WikiBackend:
         show_progress: bool = True,
         settings: PassageSettings | None = None,
         encoder: Encoder | None = None,
+        use_shipped: bool = True,
     ) -> WikiBackend:
-        """Load a corpus and its index from the cache, building (and caching) it if needed.
+        """Load a corpus and its index: the corpus's prebuilt one when it ships one that
+        matches, else from the cache, building (and caching) it if needed.
 
         Unlike :func:`get_backend` this is not memoized: tests and benchmarks use it to
-        load the same cache twice. ``encoder`` overrides the shared encoder of ``model``.
+        load the same cache twice. ``encoder`` overrides the shared encoder of ``model``;
+        ``use_shipped=False`` ignores a prebuilt index (to rebuild or measure it).
         """
         if index_type not in INDEX_TYPES:
             raise ValueError(f"Expected an index type among {INDEX_TYPES}, got {index_type!r}.")
@@ -293,25 +359,17 @@ class WikiBackend:
         settings = settings or PassageSettings()
         encoder = encoder or get_encoder(model)
         store = PageStore(corpus.pages)
+        expected = expected_manifest(corpus, settings, encoder.name, index_type, len(store))
+        cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         directory = index_directory(
-            Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(),
-            corpus,
-            encoder.name,
-            index_type,
-        )
-        expected = IndexManifest(
-            corpus_fingerprint=corpus_fingerprint(corpus, settings),
-            model=encoder.name,
-            dim=0,
-            index_type=index_type,
-            package_version=package_version(),
-            passage_settings=settings.key(),
-            parser_version=PARSER_VERSION,
-            n_pages=len(store),
-            n_passages=0,
+            cache_root, expected.corpus_fingerprint, encoder.name, index_type
         )
         timings: dict[str, float] = {}
-        loaded = _try_load(directory, expected, store, report=True)
+        loaded = _try_shipped(corpus, expected, store) if use_shipped else None
+        if loaded is not None:
+            directory = shipped_index_dir(corpus.path)  # type: ignore[arg-type]
+        else:
+            loaded = _try_load(directory, expected, store, report=True)
         if loaded is None:
             with _build_lock(directory):
                 loaded = _try_load(directory, expected, store, report=False)

