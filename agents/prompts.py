@@ -17,6 +17,7 @@ get action mask 0, and the policy only continues it.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -56,17 +57,48 @@ PREFILL_ANSWER_NOTE = (
 )
 
 
+class ToolListing(str, enum.Enum):
+    """How the system prompt lists the tools in place of ``{tools}``."""
+
+    SCHEMAS = "schemas"
+    """Each tool's JSON schema on a line, the form chat templates use."""
+    CALLS = "calls"
+    """One example call a line (``<tool_call>{...}</tool_call>``): the grammar by example."""
+
+
+EXAMPLE_ARGUMENTS: dict[str, dict[str, Any]] = {
+    "search": {"query": ["words"]},
+    "visit": {"url": ["https://wiki.local/wiki/Title"], "goal": "a fact"},
+}
+"""Arguments of the example calls of :attr:`ToolListing.CALLS`; a tool not named here gets
+its required parameters with ``"..."`` as values."""
+
+
 def render_tools(tools: Sequence[Mapping[str, Any]]) -> str:
     """The tool schemas as one JSON object a line, the form chat templates use."""
     return "\n".join(json.dumps(tool, ensure_ascii=False) for tool in tools)
+
+
+def render_tool_calls(tools: Sequence[Mapping[str, Any]]) -> str:
+    """One example call a tool, for small models:
+    ``<tool_call>{"name": "search", "arguments": {"query": ["words"]}}</tool_call>``."""
+    lines = []
+    for tool in tools:
+        function = tool.get("function", tool)
+        name = function["name"]
+        required = function.get("parameters", {}).get("required", [])
+        arguments = EXAMPLE_ARGUMENTS.get(name, {key: "..." for key in required})
+        call = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
+        lines.append(f"<tool_call>{call}</tool_call>")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
 class PromptVariant:
     """One prompt format: system text, question wording, prefills, tool-response messages.
 
-    The system text is ``preamble`` (with the tool schemas in place of ``{tools}``) followed by
-    ``instructions``. ``stop`` names the stop strings this format's turns end with; None keeps
+    The system text is ``preamble`` (with the tools listed in place of ``{tools}``) followed by
+    ``instructions`` (when not empty). ``stop`` names the stop strings this format's turns end with; None keeps
     the sampling parameters' own.
     """
 
@@ -88,6 +120,8 @@ class PromptVariant:
     """Content of that message; ``{observation}`` is the environment's observation."""
     stop: tuple[str, ...] | None = None
     """Stop strings this format needs (None: keep ``SamplingParams.stop``)."""
+    tool_listing: ToolListing = ToolListing.SCHEMAS
+    """How ``{tools}`` is rendered: JSON schemas, or one example call a tool."""
 
     def __post_init__(self) -> None:
         if self.observation_role not in ("user", "tool"):
@@ -104,7 +138,12 @@ class PromptVariant:
 
     def system_text(self, tools: Sequence[Mapping[str, Any]] = TOOL_SCHEMAS) -> str:
         """The system prompt for these tools."""
-        return self.preamble.replace("{tools}", render_tools(tools)) + "\n\n" + self.instructions
+        listing = ToolListing(self.tool_listing)
+        rendered = (
+            render_tools(tools) if listing is ToolListing.SCHEMAS else render_tool_calls(tools)
+        )
+        parts = (self.preamble.replace("{tools}", rendered), self.instructions)
+        return "\n\n".join(part for part in parts if part)
 
     def initial_messages(
         self, question: str, tools: Sequence[Mapping[str, Any]] = TOOL_SCHEMAS
@@ -128,6 +167,7 @@ class PromptVariant:
         """Every field plus the rendered system prompt, as recorded with a run."""
         record = asdict(self)
         record["stop"] = list(self.stop) if self.stop is not None else None
+        record["tool_listing"] = ToolListing(self.tool_listing).value
         record["system_text"] = self.system_text()
         return record
 
@@ -143,7 +183,43 @@ REACT_PREFILL = PromptVariant(
 )
 """As :data:`REACT`, with the turns prefilled so that a small model stays in the format."""
 
-PROMPTS: dict[str, PromptVariant] = {p.name: p for p in (REACT, REACT_PREFILL)}
+COMPACT_PREAMBLE = (
+    "Answer from a wiki. Plan in <plan></plan> in plain sentences, then act:\n{tools}\n{answer}"
+)
+
+COMPACT_OBSERVATIONS = {"top_k": 2, "visit_chars": 1200, "goal_mode": False}
+"""Environment settings that go with the compact variants: short observations for a 2k-token
+context that still show the answer-bearing sentence on every gold path of the bundled train
+split (``python -m benchmarks.bench_compact``, recorded in benchmarks/RESULTS.md)."""
+
+COMPACT = PromptVariant(
+    name="compact-plan",
+    instructions="",
+    preamble=COMPACT_PREAMBLE.replace("{answer}", "<answer>the answer</answer>"),
+    question_template="{question}",
+    tool_listing=ToolListing.CALLS,
+)
+"""A short prompt for small models (SmolLM2-135M): system and question in <= 200 tokens, the
+tools one line each, the action grammar by example; no prefill."""
+
+COMPACT_PREFILL = PromptVariant(
+    name="compact-plan-prefill",
+    instructions="",
+    preamble=COMPACT_PREAMBLE.replace(
+        "{answer}",
+        '<tool_call>{"name": "answer", "arguments": {"answer": "the answer"}}</tool_call>',
+    ),
+    question_template="{question}",
+    tool_listing=ToolListing.CALLS,
+    first_prefill="<plan>",
+    later_prefill='<tool_call>{"name": "',
+)
+"""As :data:`COMPACT`, with the turns prefilled as in :data:`REACT_PREFILL` (answers are
+written as an ``answer`` tool call)."""
+
+PROMPTS: dict[str, PromptVariant] = {
+    p.name: p for p in (REACT, REACT_PREFILL, COMPACT, COMPACT_PREFILL)
+}
 """The variants selectable by name (``agents.evaluate --prompt``)."""
 
 DEFAULT_PROMPT = REACT

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from agents.prompts import (
+    COMPACT,
+    COMPACT_PREFILL,
     PROMPTS,
     REACT,
     REACT_PREFILL,
     PromptVariant,
     get_prompt,
     register_prompt,
+    render_tool_calls,
     render_tools,
 )
 from webanchor_env.actions import TOOL_SCHEMAS
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_system_text_lists_every_tool_schema_and_asks_for_a_plan():
@@ -85,3 +91,51 @@ def test_register_prompt_refuses_a_different_variant_under_a_known_name():
     with pytest.raises(ValueError, match="already registered"):
         register_prompt(PromptVariant("test-only-variant", "other"))
     del PROMPTS["test-only-variant"]
+
+
+def test_compact_variants_list_each_tool_as_one_example_call_and_ask_for_a_plan():
+    for variant in (COMPACT, COMPACT_PREFILL):
+        text = variant.system_text()
+        calls = [line for line in text.splitlines() if line.startswith("<tool_call>")]
+        names = [json.loads(line[11:-12])["name"] for line in calls]  # inside the tags
+        assert names[:2] == [s["function"]["name"] for s in TOOL_SCHEMAS]
+        assert "<plan></plan>" in text and "plain sentences" in text
+        assert get_prompt(variant.name) is variant
+        assert json.loads(json.dumps(variant.to_json()))["tool_listing"] == "calls"
+    assert "<answer>" in COMPACT.system_text() and COMPACT.prefill(1) == ""
+    assert (COMPACT_PREFILL.prefill(0), COMPACT_PREFILL.prefill(1)) == (
+        "<plan>",
+        '<tool_call>{"name": "',
+    )
+    assert '"name": "answer"' in COMPACT_PREFILL.system_text()
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"required": ["q"]}}}
+    assert render_tool_calls([tool]) == (
+        '<tool_call>{"name": "lookup", "arguments": {"q": "..."}}</tool_call>'
+    )
+
+
+def _bundled_questions() -> list[str]:
+    path = REPO / "wiki_corpus" / "data" / "default" / "tasks.jsonl"
+    if not path.exists():
+        pytest.skip("the bundled default corpus is not generated yet")
+    return [json.loads(line)["question"] for line in path.read_text().splitlines() if line]
+
+
+def test_compact_system_prompt_and_any_bundled_question_fit_in_200_tokens():
+    from agents.testing import smollm2_tokenizer
+
+    tokenizer = smollm2_tokenizer()
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
+    questions = _bundled_questions()
+    for variant in (COMPACT, COMPACT_PREFILL):  # message contents: system + question
+        system = count(variant.system_text())
+        asked = max(count(variant.question_template.replace("{question}", q)) for q in questions)
+        assert system + asked <= 200
+    longest = max(questions, key=count)
+    messages = COMPACT.initial_messages(longest)  # with the chat template's markup too
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert count(text) <= 200
+    assert count(REACT.system_text()) > 500  # what the compact variant replaces
