@@ -14,9 +14,11 @@ by the same functions as in process (:mod:`webanchor_env.tools`), from the hits 
 returns, so the text is identical to a local backend's.
 
 Every request is retried with exponential backoff when the service does not answer
-(connection refused or reset, timeout); after the last attempt it raises
-:class:`SearchServiceUnavailable` naming the address. Requests the service refuses (HTTP
-4xx/5xx) raise :class:`SearchServiceError` at once: retrying would not help.
+(connection refused or reset, timeout) or answers that it is overloaded (503); after the
+last attempt it raises :class:`SearchServiceUnavailable` naming the address. A keep-alive
+connection that the service closed while idle is replaced at once, without counting as an
+attempt. Requests the service refuses (other HTTP 4xx/5xx) raise :class:`SearchServiceError`
+at once: retrying would not help.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_ATTEMPTS = 3
 DEFAULT_BACKOFF_S = 0.2
 _RETRYABLE = (OSError, http.client.HTTPException)  # refused, reset, timed out, cut off
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+"""How a keep-alive connection that the service closed while idle fails on its next use."""
+OVERLOADED = 503
 
 
 class SearchServiceUnavailable(ConnectionError):
@@ -98,6 +103,17 @@ class ServiceClient:
         response = conn.getresponse()
         return response.status, response.read()
 
+    def _send(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        """One attempt; a reused connection found closed is replaced and tried again at once."""
+        reused = getattr(self._local, "conn", None) is not None
+        try:
+            return self._once(method, path, body)
+        except _STALE:
+            self._drop_connection()
+            if not reused:
+                raise
+        return self._once(method, path, body)
+
     def request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         """The decoded JSON answer; retries a silent service, then raises (see the module)."""
         body = None if payload is None else json.dumps(payload).encode("utf-8")
@@ -106,16 +122,27 @@ class ServiceClient:
             if attempt:
                 time.sleep(self.retry.backoff_s * 2 ** (attempt - 1))
             try:
-                status, raw = self._once(method, path, body)
+                status, raw = self._send(method, path, body)
             except _RETRYABLE as err:
-                self._drop_connection()  # a stale keep-alive socket: reconnect next time
+                self._drop_connection()  # reconnect next time
                 last = err
                 continue
-            answer = json.loads(raw) if raw else {}
-            if status != 200:
-                message = answer.get("error", raw[:200]) if isinstance(answer, dict) else raw
-                raise SearchServiceError(f"{method} {self.url}{path} -> {status}: {message}")
-            return answer
+            try:
+                answer = json.loads(raw) if raw else {}
+            except ValueError:  # not JSON: an error page from something in between
+                answer = None
+            if status == 200 and answer is not None:
+                return answer
+            message = (
+                answer["error"]
+                if isinstance(answer, dict) and "error" in answer
+                else raw[:200].decode("utf-8", "replace")
+            )
+            error = SearchServiceError(f"{method} {self.url}{path} -> {status}: {message}")
+            if status != OVERLOADED:
+                raise error
+            self._drop_connection()
+            last = error
         raise SearchServiceUnavailable(
             f"Search service at {self.url} did not answer after {self.retry.attempts} attempts: "
             f"{type(last).__name__}: {last}"

@@ -27,15 +27,25 @@ Endpoints (JSON in and out):
 * ``GET /health`` → corpus, pages, passages, index type; ``GET /stats`` → requests, queries,
   batches, mean batch size, p50/p99 latency, errors.
 
-Only the standard library serves (``http.server.ThreadingHTTPServer``, HTTP/1.1 keep-alive):
-no web framework to install.
+No request waits behind more than one batch: a request larger than ``max_batch`` is answered
+in pieces of at most ``max_batch``, one piece queued at a time, and searches go before
+embeddings. So a search sent while a 256-text ``/embed`` runs waits for one encoder batch,
+not for all 256 texts.
+
+The HTTP side is uvicorn (h11) with a Starlette app. A body is refused before it is read
+when its ``Content-Length`` is over the limit (413), when it is too slow to arrive (408),
+or when it is not ``application/json`` (415); each of these closes the connection, so no
+unread byte is ever taken for a request. Every other malformed request (bad JSON, nesting too
+deep, bad header) gets 400, and every error is JSON: ``{"error": "Expected ..., got ..."}``.
+Connections are bounded (``--max-connections``; beyond it uvicorn answers 503), idle
+keep-alive connections close after ``--keep-alive-s``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
-import contextlib
 import json
 import queue
 import signal
@@ -44,28 +54,58 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import asdict, dataclass, field
+from itertools import count
 from typing import TYPE_CHECKING, Any
 
+import h11
 import numpy as np
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 if TYPE_CHECKING:
     from webanchor_env.backend import WikiBackend
 
 MAX_BODY_BYTES = 1 << 20
 """Requests with a larger body are refused (413)."""
+MAX_HEADER_BYTES = 16 << 10
+"""Request line and headers larger than this are refused (400)."""
 MAX_QUERIES_PER_REQUEST = 256
 MAX_TOP_K = 50
 LATENCY_WINDOW = 10_000
 """The p50/p99 latencies are over this many most recent requests."""
+JSON_TYPE = "application/json"
 
 
-class BadRequest(ValueError):
-    """A request the service cannot answer; the message says what was expected."""
+class RequestError(Exception):
+    """A request the service refuses; ``status`` is the HTTP status, the message says why.
+
+    ``close`` marks refusals made before the body was read: the connection is closed, so
+    the body's bytes are never parsed as another request.
+    """
+
+    status = 400
+
+    def __init__(self, message: str, *, status: int | None = None, close: bool = False) -> None:
+        super().__init__(message)
+        self.status = status or self.status
+        self.close = close
+
+    def response(self) -> JSONResponse:
+        headers = {"Connection": "close"} if self.close else None
+        return JSONResponse({"error": str(self)}, status_code=self.status, headers=headers)
+
+
+class BadRequest(RequestError, ValueError):
+    """A malformed request (400); the message says what was expected."""
 
 
 @dataclass(frozen=True)
@@ -73,23 +113,45 @@ class BatchSettings:
     """How concurrent search requests are gathered into one backend call."""
 
     max_batch: int = 64
-    """Most queries answered by one backend call (a single larger request is not split)."""
+    """Most queries (or texts to embed) answered by one backend call; a larger request is
+    answered in pieces of this size, so no request waits behind more than one batch."""
     max_wait_ms: float = 2.0
     """How long the worker waits for more requests after the first one arrives."""
 
 
-@dataclass
-class _Pending:
-    """One request waiting for the batch worker: a search (``top_k`` >= 0) or an embedding."""
+@dataclass(frozen=True)
+class ServiceLimits:
+    """What the HTTP side accepts, and how long it waits."""
 
-    queries: list[str]
-    top_k: int
+    max_body_bytes: int = MAX_BODY_BYTES
+    """Larger bodies are refused from their ``Content-Length``, before a byte is read (413)."""
+    body_timeout_s: float = 10.0
+    """A body not fully received within this many seconds is refused (408)."""
+    max_connections: int = 256
+    """Open connections (and requests in flight) beyond this get 503 from uvicorn."""
+    keep_alive_s: int = 60
+    """An idle keep-alive connection is closed after this many seconds."""
+    answer_timeout_s: float = 120.0
+    """A request whose batch is not answered within this many seconds gets 503."""
+
+
+@dataclass(order=True)
+class _Pending:
+    """One request (or piece of one) waiting for the batch worker: a search (``top_k`` >= 0)
+    or an embedding (``top_k`` = :data:`EMBED`). Ordered by priority, then arrival."""
+
+    priority: int
+    seq: int
+    queries: list[str] = field(compare=False)
+    top_k: int = field(compare=False)
     """Results per query, or :data:`EMBED` for a request of embeddings."""
-    future: Future[Any]
+    future: Future[Any] = field(compare=False)
 
 
 EMBED = -1
 """The ``top_k`` of an embedding request: such requests are batched into one encoder call."""
+_SEARCH_FIRST, _EMBED_NEXT, _STOP_LAST = 0, 1, 2
+"""Queue priorities: searches (short, latency-bound) before embeddings, the stop mark last."""
 
 
 class Stats:
@@ -152,28 +214,53 @@ class MicroBatcher:
         self.backend = backend
         self.settings = settings
         self.stats = stats
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._queue: queue.PriorityQueue[_Pending] = queue.PriorityQueue()
+        self._arrivals = count()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="search-batcher", daemon=True)
         self._thread.start()
 
     def submit(self, queries: list[str], top_k: int) -> Future[Any]:
-        """Queue a request; the future resolves to one list of hit dicts per query, or (for
-        ``top_k=EMBED``) to the embeddings ``[Q, D]`` of the texts."""
+        """Queue one piece of at most ``max_batch`` queries; the future resolves to one list of
+        hit dicts per query, or (for ``top_k=EMBED``) to the embeddings ``[Q, D]`` of the texts.
+        """
         if self._closed:
             raise RuntimeError("The search service is stopping; no request is accepted.")
-        pending = _Pending(queries, top_k, Future())
+        if len(queries) > self.settings.max_batch:
+            raise ValueError(
+                f"Expected at most max_batch={self.settings.max_batch} queries in one piece, "
+                f"got {len(queries)}; use answer() for larger requests."
+            )
+        priority = _EMBED_NEXT if top_k == EMBED else _SEARCH_FIRST
+        pending = _Pending(priority, next(self._arrivals), queries, top_k, Future())
         self._queue.put(pending)
         return pending.future
+
+    async def answer(self, queries: list[str], top_k: int, timeout_s: float) -> list[Any]:
+        """Every row of one request, asked in pieces of ``max_batch``; a piece is queued only
+        once the one before it is answered, so other requests get in between.
+
+        Raises :class:`TimeoutError` when a piece is not answered within ``timeout_s``.
+        """
+        rows: list[Any] = []
+        step = self.settings.max_batch
+        for start in range(0, len(queries), step):
+            future = self.submit(queries[start : start + step], top_k)
+            try:
+                rows.extend(await asyncio.wait_for(asyncio.wrap_future(future), timeout_s))
+            except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
+                raise TimeoutError(f"no answer within {timeout_s:g} s") from None
+        return rows
 
     def close(self) -> None:
         """Stop the worker after the requests already queued."""
         self._closed = True
-        self._queue.put(None)
+        self._queue.put(_Pending(_STOP_LAST, next(self._arrivals), [], 0, Future()))
         self._thread.join(timeout=10)
 
-    def _gather(self, first: _Pending) -> tuple[list[_Pending], bool]:
-        """The first request plus what arrives within the wait, up to the batch size."""
+    def _gather(self, first: _Pending) -> list[_Pending]:
+        """The first request plus what arrives within the wait and fits in the batch; what
+        does not fit goes back to the queue, where it keeps its place."""
         batch, size = [first], len(first.queries)
         deadline = time.perf_counter() + self.settings.max_wait_ms / 1000.0
         while size < self.settings.max_batch:
@@ -182,24 +269,24 @@ class MicroBatcher:
                 item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item is None:
-                return batch, True
+            if item.priority == _STOP_LAST or size + len(item.queries) > self.settings.max_batch:
+                self._queue.put(item)
+                break
             batch.append(item)
             size += len(item.queries)
-        return batch, False
+        return batch
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
+        while True:
             first = self._queue.get()
-            if first is None:
+            if first.priority == _STOP_LAST:
                 return
-            batch, stopping = self._gather(first)
-            self._answer(batch)
+            self._answer(self._gather(first))
 
     def _answer(self, batch: list[_Pending]) -> None:
-        """One backend call per distinct ``top_k`` in the batch (usually exactly one)."""
-        for top_k in sorted({p.top_k for p in batch}):
+        """One backend call per distinct ``top_k`` in the batch (usually exactly one);
+        searches first, embeddings last."""
+        for top_k in sorted({p.top_k for p in batch}, reverse=True):
             group = [p for p in batch if p.top_k == top_k]
             queries = [q for p in group for q in p.queries]
             try:
@@ -241,70 +328,109 @@ def parse_search(body: dict[str, Any]) -> tuple[list[str], int]:
     return queries, top_k
 
 
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object a body holds (``{}`` for an empty body); raises :class:`BadRequest`."""
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        raise BadRequest("Expected a JSON object body, got JSON nested too deeply.") from None
+    except ValueError as err:  # invalid JSON or invalid UTF-8
+        raise BadRequest(f"Expected a JSON object body, got invalid JSON ({err}).") from None
+    if not isinstance(body, dict):
+        raise BadRequest(f"Expected a JSON object body, got {type(body).__name__}.")
+    return body
+
+
+async def read_json_body(request: Request, limits: ServiceLimits) -> dict[str, Any]:
+    """The request's JSON object body, checked before and while it is read.
+
+    Refused before a byte of the body is read: a ``Content-Length`` over the limit (413), a
+    content type other than JSON (415). Refused while reading: a chunked body that grows
+    over the limit (413), a body that does not arrive in time (408).
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and int(declared) > limits.max_body_bytes:  # h11 checked: digits
+        raise RequestError(
+            f"Expected a body of at most {limits.max_body_bytes} bytes, got Content-Length "
+            f"{declared}.",
+            status=413,
+            close=True,
+        )
+    if declared != "0" and (declared or "transfer-encoding" in request.headers):
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type != JSON_TYPE:
+            raise RequestError(
+                f"Expected Content-Type: {JSON_TYPE}, got {media_type or 'none'}.",
+                status=415,
+                close=True,
+            )
+    return parse_json_object(await _receive(request, limits))
+
+
+async def _receive(request: Request, limits: ServiceLimits) -> bytes:
+    async def collect() -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise RequestError(
+                    f"Expected a body of at most {limits.max_body_bytes} bytes, got more.",
+                    status=413,
+                    close=True,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    try:
+        return await asyncio.wait_for(collect(), limits.body_timeout_s)
+    except asyncio.TimeoutError:
+        raise RequestError(
+            f"Expected the whole body within {limits.body_timeout_s:g} s, got "
+            f"{request.headers.get('content-length', 'an unknown number of')} bytes announced "
+            "and fewer sent.",
+            status=408,
+            close=True,
+        ) from None
+    except ClientDisconnect:
+        raise BadRequest("The client closed the connection before the whole body.") from None
+
+
 # --- HTTP -------------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
-    server: SearchServer
+class _JsonErrorProtocol(H11Protocol):
+    """uvicorn's h11 protocol, whose 400 for a request it cannot parse (a bad request line or
+    header, a ``Content-Length`` that is not digits) is JSON like every other error."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        if self.server.verbose:
-            super().log_message(format, *args)
-
-    def _reply(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            raise BadRequest(f"Expected a body of at most {MAX_BODY_BYTES} bytes, got {length}.")
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise BadRequest(f"Expected a JSON object body, got invalid JSON ({err}).") from None
-        if not isinstance(body, dict):
-            raise BadRequest(f"Expected a JSON object body, got {type(body).__name__}.")
-        return body
-
-    def _handle(self, method: str) -> None:
-        start = time.perf_counter()
-        path = self.path.split("?", 1)[0]
-        route = self.server.routes.get((method, path))
-        error = True
-        try:
-            if route is None:
-                known = ", ".join(f"{m} {p}" for m, p in sorted(self.server.routes))
-                self._reply(HTTPStatus.NOT_FOUND, {"error": f"Expected one of {known}."})
-                return
-            payload = route(self._body() if method == "POST" else {})
-            self._reply(HTTPStatus.OK, payload)
-            error = False
-        except BadRequest as err:
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": str(err)})
-        except Exception as err:  # noqa: BLE001 - reported to the client, never kills the server
-            self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(err).__name__}: {err}"})
-        finally:
-            self.server.stats.request(path, time.perf_counter() - start, error=error)
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self._handle("GET")
-
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
-        self._handle("POST")
+    def send_400_response(self, msg: str) -> None:
+        error = (
+            "Expected an HTTP/1.1 request with well-formed headers (a Content-Length of "
+            f"digits, at most {MAX_HEADER_BYTES} bytes of headers); got one that could not be "
+            f"parsed ({msg})"
+        )
+        body = json.dumps({"error": error}).encode("utf-8")
+        headers = [
+            (b"content-type", JSON_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        events = (h11.Response(status_code=400, headers=headers), h11.Data(data=body))
+        for event in (*events, h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
 
 
-class SearchServer(ThreadingHTTPServer):
-    """An HTTP server over one backend: one thread per connection, one batching worker."""
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
-    daemon_threads = True
-    allow_reuse_address = True
+
+class SearchServer:
+    """An HTTP service over one backend: uvicorn serves, one batching worker answers searches.
+
+    Use as ``with SearchServer(backend) as srv: ...`` (served in a background thread), or
+    call :meth:`serve_forever` in the main thread (the command line does).
+    """
 
     def __init__(
         self,
@@ -312,45 +438,103 @@ class SearchServer(ThreadingHTTPServer):
         address: tuple[str, int] = ("127.0.0.1", 0),
         *,
         settings: BatchSettings | None = None,
+        limits: ServiceLimits | None = None,
         verbose: bool = False,
     ) -> None:
-        super().__init__(address, _Handler)
         self.backend = backend
         self.verbose = verbose
+        self.limits = limits or ServiceLimits()
         self.stats = Stats()
         self.batcher = MicroBatcher(backend, settings or BatchSettings(), self.stats)
-        self.routes = {
+        self.endpoints: dict[tuple[str, str], Handler] = {
             ("POST", "/search"): self._search,
             ("POST", "/embed"): self._embed,
-            ("POST", "/visit"): self._visit,
-            ("POST", "/lookup"): self._lookup,
-            ("GET", "/tasks"): self._tasks,
-            ("GET", "/health"): self._health,
-            ("GET", "/stats"): lambda _: self.stats.snapshot(),
+            ("POST", "/visit"): _in_thread(self._visit),
+            ("POST", "/lookup"): _in_thread(self._lookup),
+            ("GET", "/tasks"): _in_thread(self._tasks),
+            ("GET", "/health"): _in_thread(self._health),
+            ("GET", "/stats"): self._stats,
         }
+        routes = [
+            Route(path, self._endpoint(method, path, handler), methods=[method])
+            for (method, path), handler in self.endpoints.items()
+        ]
+        self.app = Starlette(routes=routes, exception_handlers={HTTPException: self._unrouted})
+        self.socket = socket.create_server(address)  # bound now, so the port is known at once
+        config = uvicorn.Config(
+            self.app,
+            http=_JsonErrorProtocol,
+            ws="none",
+            lifespan="off",
+            loop="asyncio",
+            log_config=None,
+            log_level="info" if verbose else "warning",
+            access_log=verbose,
+            limit_concurrency=self.limits.max_connections,
+            timeout_keep_alive=self.limits.keep_alive_s,
+            timeout_graceful_shutdown=5,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        )
+        self._uvicorn = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = self.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     # --- endpoints
 
-    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
-        queries, top_k = parse_search(body)
-        if not queries:
-            return {"results": []}
-        return {"results": self.batcher.submit(queries, top_k).result(timeout=120)}
+    def _endpoint(
+        self, method: str, path: str, handler: Handler
+    ) -> Callable[[Request], Awaitable[JSONResponse]]:
+        """The route's handler with its body read, its errors answered in JSON, its time
+        counted."""
 
-    def _embed(self, body: dict[str, Any]) -> dict[str, Any]:
+        async def endpoint(request: Request) -> JSONResponse:
+            start, error = time.perf_counter(), True
+            try:
+                body = await read_json_body(request, self.limits) if method == "POST" else {}
+                response = JSONResponse(await handler(body))
+                error = False
+                return response
+            except RequestError as err:
+                return err.response()
+            except Exception as err:  # noqa: BLE001 - reported to the client, never kills the server
+                return JSONResponse({"error": f"{type(err).__name__}: {err}"}, status_code=500)
+            finally:
+                self.stats.request(path, time.perf_counter() - start, error=error)
+
+        return endpoint
+
+    async def _unrouted(self, request: Request, exc: Exception) -> JSONResponse:
+        """404 (no such path) or 405 (wrong method), in JSON; the connection is closed since
+        the body, if any, is not read."""
+        assert isinstance(exc, HTTPException)
+        known = ", ".join(f"{m} {p}" for m, p in sorted(self.endpoints))
+        self.stats.request("(unrouted)", 0.0, error=True)
+        return JSONResponse(
+            {"error": f"Expected one of {known}, got {request.method} {request.url.path}."},
+            status_code=exc.status_code,
+            headers={**(exc.headers or {}), "Connection": "close"},
+        )
+
+    async def _batched(self, queries: list[str], top_k: int) -> list[Any]:
+        try:
+            return await self.batcher.answer(queries, top_k, self.limits.answer_timeout_s)
+        except TimeoutError as err:
+            raise RequestError(f"The search backend is overloaded: {err}.", status=503) from None
+
+    async def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+        queries, top_k = parse_search(body)
+        return {"results": await self._batched(queries, top_k)}
+
+    async def _embed(self, body: dict[str, Any]) -> dict[str, Any]:
         texts = _string_list(body.get("texts"), "texts", MAX_QUERIES_PER_REQUEST)
         dim = self.backend.index.encoder.dim
         if not texts:
             return {"dim": dim, "vectors": ""}
-        vectors = np.asarray(self.batcher.submit(texts, EMBED).result(timeout=120), np.float32)
+        vectors = np.asarray(await self._batched(texts, EMBED), np.float32)  # [N, D]
         return {
             "dim": dim,
             "vectors": base64.b64encode(np.ascontiguousarray(vectors).tobytes()).decode("ascii"),
@@ -393,45 +577,44 @@ class SearchServer(ThreadingHTTPServer):
             "max_wait_ms": self.batcher.settings.max_wait_ms,
         }
 
+    async def _stats(self, _: dict[str, Any]) -> dict[str, Any]:
+        return self.stats.snapshot()
+
     # --- lifecycle
 
-    def start(self) -> SearchServer:
-        """Serve in a background thread (for tests and benchmarks); returns ``self``."""
+    def serve_forever(self) -> None:
+        """Serve until :meth:`shutdown` (or, in the main thread, SIGINT/SIGTERM)."""
+        self._uvicorn.run(sockets=[self.socket])
+
+    def shutdown(self) -> None:
+        """Ask :meth:`serve_forever` to return: it stops accepting, closes idle keep-alive
+        connections at once and lets requests in flight finish (up to 5 s)."""
+        self._uvicorn.should_exit = True
+
+    def start(self, timeout_s: float = 30.0) -> SearchServer:
+        """Serve in a background thread (for tests and benchmarks); returns ``self`` once up."""
         self._thread = threading.Thread(target=self.serve_forever, name="search-http", daemon=True)
         self._thread.start()
+        deadline = time.perf_counter() + timeout_s
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.perf_counter() > deadline:
+                self.stop()
+                raise RuntimeError(f"The search service at {self.url} did not start.")
+            time.sleep(0.01)
         return self
 
     def stop(self) -> None:
         """Stop serving (when started with :meth:`start`), then :meth:`close`."""
         if self._thread is not None:
             self.shutdown()
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=30)
             self._thread = None
         self.close()
 
     def close(self) -> None:
-        """Close the listening socket and every open connection, and stop the batcher.
-
-        Clients holding a keep-alive connection see it closed at once (and their retry is
-        refused), instead of waiting on a server that no longer answers.
-        """
-        self.server_close()
-        with self._connections_lock:
-            open_connections = list(self._connections)
-        for conn in open_connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        """Close the listening socket and stop the batcher."""
+        self.socket.close()
         self.batcher.close()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
 
     def __enter__(self) -> SearchServer:
         return self.start()
@@ -440,16 +623,27 @@ class SearchServer(ThreadingHTTPServer):
         self.stop()
 
 
+def _in_thread(handler: Callable[[dict[str, Any]], dict[str, Any]]) -> Handler:
+    """An async handler that runs a blocking one in Starlette's bounded thread pool."""
+
+    async def run(body: dict[str, Any]) -> dict[str, Any]:
+        return await run_in_threadpool(handler, body)
+
+    return run
+
+
 def serve(
     backend: WikiBackend,
     host: str = "127.0.0.1",
     port: int = 0,
     *,
     settings: BatchSettings | None = None,
+    limits: ServiceLimits | None = None,
     verbose: bool = False,
 ) -> SearchServer:
     """A started :class:`SearchServer` over ``backend`` (``port=0``: a free port)."""
-    return SearchServer(backend, (host, port), settings=settings, verbose=verbose).start()
+    server = SearchServer(backend, (host, port), settings=settings, limits=limits, verbose=verbose)
+    return server.start()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -464,6 +658,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", default=None, help="index cache directory")
     parser.add_argument("--max-batch", type=int, default=BatchSettings.max_batch)
     parser.add_argument("--max-wait-ms", type=float, default=BatchSettings.max_wait_ms)
+    limits = ServiceLimits()
+    parser.add_argument("--max-connections", type=int, default=limits.max_connections)
+    parser.add_argument("--body-timeout-s", type=float, default=limits.body_timeout_s)
+    parser.add_argument("--keep-alive-s", type=int, default=limits.keep_alive_s)
     parser.add_argument(
         "--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's)"
     )
@@ -488,9 +686,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     backend.search(["warm up"], 1)  # load the encoder before the first client waits on it
     settings = BatchSettings(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms)
-    server = SearchServer(backend, (args.host, args.port), settings=settings, verbose=args.verbose)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    limits = ServiceLimits(
+        max_connections=args.max_connections,
+        body_timeout_s=args.body_timeout_s,
+        keep_alive_s=args.keep_alive_s,
+    )
+    server = SearchServer(
+        backend, (args.host, args.port), settings=settings, limits=limits, verbose=args.verbose
+    )
     print(f"Serving {args.corpus} on {server.url}", flush=True)
+    # uvicorn stops gracefully on SIGTERM, then raises it again: let that end in exit code 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
