@@ -27,6 +27,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import faiss
 
@@ -130,7 +131,7 @@ def _build_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-_Loaded = tuple[list[ParsedPage], list[Passage], faiss.Index, IndexManifest]
+_Loaded = tuple[list[ParsedPage | list[Any]], list[Passage], faiss.Index, IndexManifest]
 
 
 def _load_cache(directory: Path, expected: IndexManifest, store: PageStore) -> _Loaded:
@@ -155,7 +156,9 @@ def _load_cache(directory: Path, expected: IndexManifest, store: PageStore) -> _
         raise CacheError(f"corrupt ({TEXT_FILE} checksum mismatch)")
     try:
         data = json.loads(gzip.decompress(raw))
-        parsed = [ParsedPage.from_json(p) for p in data["parsed"]]
+        parsed = data["parsed"]  # JSON forms, built into ParsedPage on first use
+        if not all(isinstance(p, list) and len(p) == 7 for p in parsed):
+            raise ValueError("parsed pages")
         passages = [Passage(page, text, prefix) for page, prefix, text in data["passages"]]
     except (ValueError, KeyError, TypeError, OSError, EOFError):
         raise CacheError(f"corrupt ({TEXT_FILE} unreadable)") from None

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from webanchor_env.reader import ParsedPage, parse_html
@@ -46,7 +47,7 @@ class PageStore:
 
     def __init__(self, pages: Sequence[Page]) -> None:
         self.pages: list[Page] = list(pages)
-        self._parsed: list[ParsedPage | None] = [None] * len(self.pages)
+        self._parsed: list[ParsedPage | list[Any] | None] = [None] * len(self.pages)
         self._by_id: dict[str, int] = {}
         self._by_url: dict[str, int] = {}
         self._by_title: dict[str, int] = {}
@@ -146,6 +147,8 @@ class PageStore:
         if cached is None:
             page = self.pages[i]
             cached = self._parsed[i] = parse_html(page.html, title=page.title, url=page.url)
+        elif not isinstance(cached, ParsedPage):  # its JSON form, read from the index cache
+            cached = self._parsed[i] = ParsedPage.from_json(cached)
         return cached
 
     def text(self, i: int) -> str:
@@ -160,10 +163,11 @@ class PageStore:
 
             for i in tqdm(todo, desc="Parsing pages", disable=not show_progress, unit="page"):
                 self.parsed(i)
-        return [p for p in self._parsed if p is not None]
+        return [self.parsed(i) for i, p in enumerate(self._parsed) if p is not None]
 
-    def set_parsed(self, parsed: Sequence[ParsedPage]) -> None:
-        """Adopt parses made earlier (read from the index cache), one per page, in order."""
+    def set_parsed(self, parsed: Sequence[ParsedPage | list[Any]]) -> None:
+        """Adopt parses made earlier (read from the index cache), one per page, in order;
+        a page still in its JSON form (:meth:`ParsedPage.to_json`) is built on first use."""
         if len(parsed) != len(self.pages):
             raise ValueError(f"Expected {len(self.pages)} parsed pages, got {len(parsed)}.")
         self._parsed = list(parsed)
