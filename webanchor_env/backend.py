@@ -13,6 +13,10 @@ rebuilt; a missing one is built with a progress bar.
 A corpus directory may ship its own prebuilt index in ``index/`` (the bundled corpus does:
 ``python -m webanchor_env.build_index default`` writes it); when its manifest matches the
 corpus it is loaded instead of building anything.
+
+The BM25 index over the same passages (:mod:`webanchor_env.lexical`, for the ``bm25`` and
+``hybrid`` search modes) is opened on the first such search, from the same cache, keyed by
+the same corpus fingerprint and its own settings; it is built (in seconds) when missing.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import faiss
 
@@ -43,6 +48,7 @@ from webanchor_env.index import (
     SearchIndex,
     atomic_write,
     build_faiss,
+    checked_manifest,
     read_faiss,
     read_manifest,
     save_faiss,
@@ -50,9 +56,18 @@ from webanchor_env.index import (
 )
 from webanchor_env.passages import Passage, PassageSettings, split_pages
 from webanchor_env.reader import PARSER_VERSION, ParsedPage
+from webanchor_env.retrieval import (
+    DEFAULT_SEARCH_MODE,
+    HybridSearch,
+    PageSearch,
+    check_search_mode,
+)
 from webanchor_env.store import PageStore
 from wiki_corpus import Corpus
 from wiki_corpus.io import pages_path, resolve
+
+if TYPE_CHECKING:
+    from webanchor_env.lexical import LexicalIndex
 
 TEXT_FILE = "pages.json.gz"
 """Cache file holding the parsed pages and the passages, so loading parses nothing."""
@@ -131,20 +146,13 @@ def _build_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+_T = TypeVar("_T")
 _Loaded = tuple[list[ParsedPage | list[Any]], list[Passage], faiss.Index, IndexManifest]
 
 
 def _load_cache(directory: Path, expected: IndexManifest, store: PageStore) -> _Loaded:
     """Read a cache built for ``expected``; raises CacheError('stale ...'/'corrupt ...')."""
-    try:
-        manifest = read_manifest(directory)
-    except CacheError as err:
-        if str(err) == "no manifest":
-            raise
-        raise CacheError(f"corrupt ({err})") from None
-    reason = manifest.mismatch(expected)
-    if reason:
-        raise CacheError(f"stale ({reason})")
+    manifest = checked_manifest(directory, expected)
     for name in (TEXT_FILE, INDEX_FILE):
         if name not in manifest.files:
             raise CacheError(f"corrupt (the manifest lists no checksum for {name})")
@@ -199,20 +207,26 @@ def write_cache(
     return manifest
 
 
+def _load_or_none(load: Callable[[], _T], what: str, directory: Path, *, report: bool) -> _T | None:
+    """``load()``, or ``None`` (with a one-line warning if the cache was unusable)."""
+    try:
+        return load()
+    except CacheError as err:
+        if report and str(err) != "no manifest":
+            warnings.warn(
+                f"{what} cache at {directory} is {err}; rebuilding.",
+                IndexCacheWarning,
+                stacklevel=4,
+            )
+        return None
+
+
 def _try_load(
     directory: Path, expected: IndexManifest, store: PageStore, *, report: bool
 ) -> _Loaded | None:
     """The cache's contents, or ``None`` (with a one-line warning if it was unusable)."""
-    try:
-        return _load_cache(directory, expected, store)
-    except CacheError as err:
-        if report and str(err) != "no manifest":
-            warnings.warn(
-                f"Search index cache at {directory} is {err}; rebuilding.",
-                IndexCacheWarning,
-                stacklevel=3,
-            )
-        return None
+    load = partial(_load_cache, directory, expected, store)
+    return _load_or_none(load, "Search index", directory, report=report)
 
 
 def _build(
@@ -320,6 +334,7 @@ class WikiBackend:
         index: SearchIndex,
         manifest: IndexManifest | None = None,
         cache_path: Path | None = None,
+        cache_root: Path | None = None,
     ) -> None:
         self.corpus = corpus
         self.store = store
@@ -327,6 +342,11 @@ class WikiBackend:
         self.manifest = manifest
         self.cache_path = cache_path
         """Where the index cache lives (``None`` when it was built without a cache)."""
+        self._lexical: LexicalIndex | None = None
+        self._hybrid: HybridSearch | None = None
+        self._lexical_lock = threading.Lock()
+        self.cache_root = cache_root
+        """The cache directory the lexical index is kept in (``None``: built in memory)."""
         self.build_timings: dict[str, float] = {}
         """Seconds per build phase (wall, and ``<phase>_cpu``) when this backend built its
         index; empty when it was loaded from the cache."""
@@ -384,19 +404,72 @@ class WikiBackend:
         store.set_parsed(parsed)
         labels = [(p.id, p.title, p.url) for p in store.pages]
         index = SearchIndex(faiss_index, passages, labels, encoder)
-        backend = cls(corpus, store, index, manifest, directory)
+        backend = cls(corpus, store, index, manifest, directory, cache_root)
         backend.build_timings = timings
         return backend
 
     # ----------------------------------------------------------------- tools
 
-    def search(self, queries: str | Sequence[str], top_k: int = 5) -> list[list[Hit]]:
-        """Top-k distinct pages per query; all cache misses are encoded in one call."""
-        return self.index.search(queries, top_k)
+    def search(
+        self, queries: str | Sequence[str], top_k: int = 5, *, mode: str = DEFAULT_SEARCH_MODE
+    ) -> list[list[Hit]]:
+        """Top-k distinct pages per query, by ``mode`` (``"dense"``, ``"bm25"``, ``"hybrid"``)."""
+        return self.searcher(mode).search(queries, top_k)
 
-    def search_text(self, queries: object, top_k: object = 5) -> str:
+    def search_text(
+        self, queries: object, top_k: object = 5, *, mode: str = DEFAULT_SEARCH_MODE
+    ) -> str:
         """The Search tool's response body for one query or a list (never raises)."""
-        return tools.search_text(self.index, queries, top_k)
+        return tools.search_text(self.searcher(mode), queries, top_k)  # type: ignore[arg-type]
+
+    def searcher(self, mode: str = DEFAULT_SEARCH_MODE) -> PageSearch:
+        """The index that answers searches in ``mode``; the lexical one is opened on first use."""
+        if check_search_mode(mode) == "dense":
+            return self.index
+        with self._lexical_lock:
+            if self._lexical is None:
+                self._lexical = self._open_lexical(show_progress=False)
+                self._hybrid = HybridSearch(self.index, self._lexical)
+            return self._lexical if mode == "bm25" else self._hybrid  # type: ignore[return-value]
+
+    def _open_lexical(self, *, show_progress: bool) -> LexicalIndex:
+        """The BM25 index over this index's passages: from the cache, keyed by content like
+        the dense index, else built (and cached when there is a cache)."""
+        from webanchor_env.lexical import (
+            LexicalIndex,
+            LexicalSettings,
+            lexical_manifest,
+            load_lexical,
+        )
+
+        index, settings = self.index, LexicalSettings()
+        if self.manifest is None or self.cache_root is None:
+            return LexicalIndex.build(index.passages, index.pages, settings)
+        expected = lexical_manifest(self.manifest, settings)
+        directory = index_directory(
+            self.cache_root, expected.corpus_fingerprint, expected.model, expected.index_type
+        )
+
+        def load(report: bool) -> LexicalIndex | None:
+            read = partial(load_lexical, directory, expected, index.passages, index.pages, settings)
+            return _load_or_none(read, "BM25 index", directory, report=report)
+
+        lexical = load(report=True)
+        if lexical is None:
+            with _build_lock(directory):
+                lexical = load(report=False)
+                if lexical is None:
+                    lexical = LexicalIndex.build(index.passages, index.pages, settings)
+                    try:
+                        lexical.save(directory, expected)
+                    except OSError as err:
+                        warnings.warn(
+                            f"Could not write the BM25 index cache at {directory} "
+                            f"({err.strerror or err}); the index lives in memory only.",
+                            IndexCacheWarning,
+                            stacklevel=5,
+                        )
+        return lexical
 
     def visit_text(
         self,

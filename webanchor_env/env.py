@@ -23,6 +23,7 @@ from webanchor_env.actions import (
     ToolCall,
     parse_action,
 )
+from webanchor_env.retrieval import DEFAULT_SEARCH_MODE, check_search_mode
 from webanchor_env.scoring import contains_answer, exact_match, f1_score
 from webanchor_env.spaces import UnicodeText
 from wiki_corpus.schema import SPLITS, WIKI_PREFIX, Task
@@ -52,6 +53,8 @@ class WikiEnvConfig:
     """Split the tasks are drawn from: 'train', 'dev' or 'test'."""
     top_k: int = 5
     """Results returned per search query."""
+    search_mode: str = DEFAULT_SEARCH_MODE
+    """How Search ranks pages: 'dense' (embeddings), 'bm25' (words) or 'hybrid' (both fused)."""
     max_search_calls: int = 20
     """Search calls per episode; one more truncates the episode ('search_budget')."""
     max_visit_calls: int = 20
@@ -74,6 +77,7 @@ class WikiEnvConfig:
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise ValueError(f"Expected a split among {SPLITS}, got {self.split!r}.")
+        check_search_mode(self.search_mode)
         for name in (
             "top_k",
             "max_search_calls",
@@ -199,7 +203,7 @@ class WikiEnv(gym.Env[str, str]):
     import gymnasium as gym
     import webanchor_env
 
-    gym.make("WebAnchor-Wiki-v0", corpus="default", split="train", top_k=5,
+    gym.make("WebAnchor-Wiki-v0", corpus="default", split="train", top_k=5, search_mode="dense",
              max_search_calls=20, max_visit_calls=20, max_calls_per_turn=5,
              max_items_per_call=5, visit_chars=4000, goal_mode=False,
              max_observation_chars=16000, observation_budget_chars=200000,
@@ -230,6 +234,7 @@ class WikiEnv(gym.Env[str, str]):
         split: str = WikiEnvConfig.split,
         *,
         top_k: int = WikiEnvConfig.top_k,
+        search_mode: str = WikiEnvConfig.search_mode,
         max_search_calls: int = WikiEnvConfig.max_search_calls,
         max_visit_calls: int = WikiEnvConfig.max_visit_calls,
         max_calls_per_turn: int = WikiEnvConfig.max_calls_per_turn,
@@ -256,6 +261,7 @@ class WikiEnv(gym.Env[str, str]):
         self.config = WikiEnvConfig(
             split=split,
             top_k=top_k,
+            search_mode=search_mode,
             max_search_calls=max_search_calls,
             max_visit_calls=max_visit_calls,
             max_calls_per_turn=max_calls_per_turn,
@@ -469,7 +475,9 @@ class WikiEnv(gym.Env[str, str]):
             turn.bodies.append(spent)
             return
         start = time.perf_counter()
-        body = self.backend.search_text(list(call.arguments["query"]), top_k=self.config.top_k)
+        body = self.backend.search_text(
+            list(call.arguments["query"]), top_k=self.config.top_k, mode=self.config.search_mode
+        )
         turn.latencies.append(time.perf_counter() - start)
         turn.calls.append(SEARCH)
         turn.bodies.append(body)

@@ -181,6 +181,35 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def page_hits(
+    passages: Sequence[Passage],
+    pages: Sequence[tuple[str, str, str]],
+    scores: np.ndarray,
+    ids: np.ndarray,
+    top_k: int,
+) -> tuple[Hit, ...]:
+    """The first ``top_k`` distinct pages of a passage ranking (``ids`` best first, -1 for
+    none), each hit with its best passage; ``pages`` holds ``(id, title, url)``."""
+    seen: set[int] = set()
+    hits: list[Hit] = []
+    for score, pid in zip(scores.tolist(), ids.tolist()):
+        if pid < 0:
+            continue
+        passage = passages[pid]
+        if passage.page in seen:
+            continue
+        seen.add(passage.page)
+        page_id, title, url = pages[passage.page]
+        hits.append(
+            Hit(
+                len(hits) + 1, passage.page, page_id, title, url, _snippet(passage.body), score, pid
+            )
+        )
+        if len(hits) == top_k:
+            break
+    return tuple(hits)
+
+
 class SearchIndex:
     """Passages, their FAISS index and the encoder that embeds queries against it."""
 
@@ -318,31 +347,7 @@ class SearchIndex:
         return out
 
     def _dedup(self, scores: np.ndarray, ids: np.ndarray, top_k: int) -> tuple[Hit, ...]:
-        seen: set[int] = set()
-        hits: list[Hit] = []
-        for score, pid in zip(scores.tolist(), ids.tolist()):
-            if pid < 0:
-                continue
-            passage = self.passages[pid]
-            if passage.page in seen:
-                continue
-            seen.add(passage.page)
-            page_id, title, url = self.pages[passage.page]
-            hits.append(
-                Hit(
-                    len(hits) + 1,
-                    passage.page,
-                    page_id,
-                    title,
-                    url,
-                    _snippet(passage.body),
-                    score,
-                    pid,
-                )
-            )
-            if len(hits) == top_k:
-                break
-        return tuple(hits)
+        return page_hits(self.passages, self.pages, scores, ids, top_k)
 
     # ----------------------------------------------------------------- goal mode
 
@@ -411,6 +416,21 @@ def write_manifest(directory: Path, manifest: IndexManifest) -> None:
     """Write the manifest last: a cache is complete once its manifest is in place."""
     data = json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n"
     atomic_write(directory / MANIFEST_FILE, data.encode("utf-8"))
+
+
+def checked_manifest(directory: Path, expected: IndexManifest) -> IndexManifest:
+    """The manifest of a cache built for ``expected``; raises :class:`CacheError`: 'no
+    manifest', 'corrupt (...)' (unreadable) or 'stale (...)' (built from something else)."""
+    try:
+        manifest = read_manifest(directory)
+    except CacheError as err:
+        if str(err) == "no manifest":
+            raise
+        raise CacheError(f"corrupt ({err})") from None
+    reason = manifest.mismatch(expected)
+    if reason:
+        raise CacheError(f"stale ({reason})")
+    return manifest
 
 
 def read_manifest(directory: Path) -> IndexManifest:

@@ -39,6 +39,7 @@ import numpy as np
 
 from webanchor_env import tools
 from webanchor_env.index import Hit
+from webanchor_env.retrieval import DEFAULT_SEARCH_MODE, check_search_mode
 from wiki_corpus.io import task_from_json
 from wiki_corpus.schema import SPLITS, Task
 
@@ -165,19 +166,20 @@ class PageRef:
 
 
 class RemoteIndex:
-    """The index side: ``search`` returns :class:`Hit` lists fetched from ``/search``."""
+    """The index side: ``search`` returns :class:`Hit` lists fetched from ``/search``, ranked
+    in one search mode (see :mod:`webanchor_env.retrieval`)."""
 
-    def __init__(self, client: ServiceClient) -> None:
+    def __init__(self, client: ServiceClient, mode: str = DEFAULT_SEARCH_MODE) -> None:
         self.client = client
+        self.mode = check_search_mode(mode)
 
     def search(self, queries: str | Sequence[str], top_k: int = 5) -> list[list[Hit]]:
         if isinstance(queries, str):
             queries = [queries]
         if not queries:
             return []
-        answer = self.client.request(
-            "POST", "/search", {"queries": list(queries), "top_k": int(top_k)}
-        )
+        payload = {"queries": list(queries), "top_k": int(top_k), "mode": self.mode}
+        answer = self.client.request("POST", "/search", payload)
         return [[Hit(**hit) for hit in row] for row in answer["results"]]
 
 
@@ -280,13 +282,17 @@ class RemoteSearchBackend:
     def health(self) -> dict[str, Any]:
         return self.client.health()
 
-    def search(self, queries: str | Sequence[str], top_k: int = 5) -> list[list[Hit]]:
+    def search(
+        self, queries: str | Sequence[str], top_k: int = 5, *, mode: str = DEFAULT_SEARCH_MODE
+    ) -> list[list[Hit]]:
         """Top-k distinct pages per query, searched by the service (micro-batched there)."""
-        return self.index.search(queries, top_k)
+        return RemoteIndex(self.client, mode).search(queries, top_k)
 
-    def search_text(self, queries: object, top_k: object = 5) -> str:
+    def search_text(
+        self, queries: object, top_k: object = 5, *, mode: str = DEFAULT_SEARCH_MODE
+    ) -> str:
         """The Search tool's response body, formatted here from the service's hits."""
-        return tools.search_text(self.index, queries, top_k)  # type: ignore[arg-type]
+        return tools.search_text(RemoteIndex(self.client, mode), queries, top_k)  # type: ignore[arg-type]
 
     def visit_text(
         self,

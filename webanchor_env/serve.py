@@ -14,7 +14,8 @@ Environments take the address instead of loading their own index::
 
 Endpoints (JSON in and out):
 
-* ``POST /search`` ``{"queries": [str], "top_k": int}`` → ``{"results": [[hit, ...], ...]}``.
+* ``POST /search`` ``{"queries": [str], "top_k": int, "mode": "dense"|"bm25"|"hybrid"}`` →
+  ``{"results": [[hit, ...], ...]}`` (``mode`` optional: the default search mode).
   Concurrent requests are **micro-batched**: a worker thread takes the first waiting request,
   gathers whatever else arrives within ``max_wait_ms`` (up to ``max_batch`` queries), and
   answers them all with one call of the backend's search (one encoder call, one FAISS call).
@@ -70,6 +71,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from webanchor_env.retrieval import DEFAULT_SEARCH_MODE, SEARCH_MODES
 
 if TYPE_CHECKING:
     from webanchor_env.backend import WikiBackend
@@ -145,6 +148,8 @@ class _Pending:
     queries: list[str] = field(compare=False)
     top_k: int = field(compare=False)
     """Results per query, or :data:`EMBED` for a request of embeddings."""
+    mode: str = field(compare=False)
+    """The search mode (see :mod:`webanchor_env.retrieval`)."""
     future: Future[Any] = field(compare=False)
 
 
@@ -220,7 +225,9 @@ class MicroBatcher:
         self._thread = threading.Thread(target=self._run, name="search-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, queries: list[str], top_k: int) -> Future[Any]:
+    def submit(
+        self, queries: list[str], top_k: int, mode: str = DEFAULT_SEARCH_MODE
+    ) -> Future[Any]:
         """Queue one piece of at most ``max_batch`` queries; the future resolves to one list of
         hit dicts per query, or (for ``top_k=EMBED``) to the embeddings ``[Q, D]`` of the texts.
         """
@@ -232,11 +239,13 @@ class MicroBatcher:
                 f"got {len(queries)}; use answer() for larger requests."
             )
         priority = _EMBED_NEXT if top_k == EMBED else _SEARCH_FIRST
-        pending = _Pending(priority, next(self._arrivals), queries, top_k, Future())
+        pending = _Pending(priority, next(self._arrivals), queries, top_k, mode, Future())
         self._queue.put(pending)
         return pending.future
 
-    async def answer(self, queries: list[str], top_k: int, timeout_s: float) -> list[Any]:
+    async def answer(
+        self, queries: list[str], top_k: int, timeout_s: float, mode: str = DEFAULT_SEARCH_MODE
+    ) -> list[Any]:
         """Every row of one request, asked in pieces of ``max_batch``; a piece is queued only
         once the one before it is answered, so other requests get in between.
 
@@ -245,7 +254,7 @@ class MicroBatcher:
         rows: list[Any] = []
         step = self.settings.max_batch
         for start in range(0, len(queries), step):
-            future = self.submit(queries[start : start + step], top_k)
+            future = self.submit(queries[start : start + step], top_k, mode)
             try:
                 rows.extend(await asyncio.wait_for(asyncio.wrap_future(future), timeout_s))
             except asyncio.TimeoutError:  # the builtin TimeoutError only from Python 3.11
@@ -255,7 +264,7 @@ class MicroBatcher:
     def close(self) -> None:
         """Stop the worker after the requests already queued."""
         self._closed = True
-        self._queue.put(_Pending(_STOP_LAST, next(self._arrivals), [], 0, Future()))
+        self._queue.put(_Pending(_STOP_LAST, next(self._arrivals), [], 0, "", Future()))
         self._thread.join(timeout=10)
 
     def _gather(self, first: _Pending) -> list[_Pending]:
@@ -284,16 +293,16 @@ class MicroBatcher:
             self._answer(self._gather(first))
 
     def _answer(self, batch: list[_Pending]) -> None:
-        """One backend call per distinct ``top_k`` in the batch (usually exactly one);
+        """One backend call per distinct ``(top_k, mode)`` in the batch (usually exactly one);
         searches first, embeddings last."""
-        for top_k in sorted({p.top_k for p in batch}, reverse=True):
-            group = [p for p in batch if p.top_k == top_k]
+        for top_k, mode in sorted({(p.top_k, p.mode) for p in batch}, reverse=True):
+            group = [p for p in batch if (p.top_k, p.mode) == (top_k, mode)]
             queries = [q for p in group for q in p.queries]
             try:
                 if top_k == EMBED:
                     rows: Any = self.backend.index.encoder.encode(queries)  # [Q, D]
                 else:
-                    hits = self.backend.search(queries, top_k)
+                    hits = self.backend.search(queries, top_k, mode=mode)
                     rows = [[asdict(h) for h in row] for row in hits]
             except Exception as err:  # noqa: BLE001 - handed to every waiting request
                 for p in group:
@@ -319,13 +328,16 @@ def _string_list(value: object, name: str, limit: int) -> list[str]:
     return value
 
 
-def parse_search(body: dict[str, Any]) -> tuple[list[str], int]:
-    """``(queries, top_k)`` of a ``/search`` body; raises :class:`BadRequest`."""
+def parse_search(body: dict[str, Any]) -> tuple[list[str], int, str]:
+    """``(queries, top_k, mode)`` of a ``/search`` body; raises :class:`BadRequest`."""
     queries = _string_list(body.get("queries"), "queries", MAX_QUERIES_PER_REQUEST)
     top_k = body.get("top_k", 5)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 0 <= top_k <= MAX_TOP_K:
         raise BadRequest(f'Expected "top_k" to be an integer in 0..{MAX_TOP_K}, got {top_k!r}.')
-    return queries, top_k
+    mode = body.get("mode", DEFAULT_SEARCH_MODE)
+    if mode not in SEARCH_MODES:
+        raise BadRequest(f'Expected "mode" among {SEARCH_MODES}, got {mode!r}.')
+    return queries, top_k, mode
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -519,15 +531,17 @@ class SearchServer:
             headers={**(exc.headers or {}), "Connection": "close"},
         )
 
-    async def _batched(self, queries: list[str], top_k: int) -> list[Any]:
+    async def _batched(
+        self, queries: list[str], top_k: int, mode: str = DEFAULT_SEARCH_MODE
+    ) -> list[Any]:
         try:
-            return await self.batcher.answer(queries, top_k, self.limits.answer_timeout_s)
+            return await self.batcher.answer(queries, top_k, self.limits.answer_timeout_s, mode)
         except TimeoutError as err:
             raise RequestError(f"The search backend is overloaded: {err}.", status=503) from None
 
     async def _search(self, body: dict[str, Any]) -> dict[str, Any]:
-        queries, top_k = parse_search(body)
-        return {"results": await self._batched(queries, top_k)}
+        queries, top_k, mode = parse_search(body)
+        return {"results": await self._batched(queries, top_k, mode)}
 
     async def _embed(self, body: dict[str, Any]) -> dict[str, Any]:
         texts = _string_list(body.get("texts"), "texts", MAX_QUERIES_PER_REQUEST)

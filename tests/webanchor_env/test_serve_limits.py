@@ -257,7 +257,7 @@ class _TimedBackend:
     def __init__(self, seconds_per_text: float) -> None:
         self.index = SimpleNamespace(encoder=_TimedEncoder(seconds_per_text))
 
-    def search(self, queries: list[str], top_k: int) -> list[list[Hit]]:
+    def search(self, queries: list[str], top_k: int, mode: str = "dense") -> list[list[Hit]]:
         self.index.encoder.encode(queries)
         return [[Hit(1, 0, "p", q, "https://wiki.local/wiki/P", "", 1.0, 0)] for q in queries]
 

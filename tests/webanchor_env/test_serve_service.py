@@ -100,7 +100,7 @@ class _SlowBackend:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def search(self, queries: list[str], top_k: int) -> list[list[Hit]]:
+    def search(self, queries: list[str], top_k: int, mode: str = "dense") -> list[list[Hit]]:
         self.calls.append(len(queries))
         time.sleep(0.05)
         return [[Hit(1, 0, "p", q, "https://wiki.local/wiki/P", "", 1.0, 0)] for q in queries]

@@ -1,0 +1,89 @@
+"""The Search tool's three modes over one set of passages: dense, BM25, and their fusion.
+
+* ``dense``: MiniLM embeddings in FAISS (:class:`~webanchor_env.index.SearchIndex`);
+* ``bm25``: the lexical index (:class:`~webanchor_env.lexical.LexicalIndex`);
+* ``hybrid``: both page rankings fused by reciprocal rank fusion (Cormack et al., 2009):
+  a page's score is ``Σ_r 1 / (k + rank_r)`` over the rankings it appears in (rank from 1).
+
+Lexical and dense retrieval fail on different queries (exact names vs paraphrase); RRF needs
+no score calibration between them, only ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from webanchor_env.index import Hit
+
+SEARCH_MODES = ("dense", "bm25", "hybrid")
+DEFAULT_SEARCH_MODE = "dense"
+RRF_K = 60.0
+"""The rank offset of reciprocal rank fusion (the usual 60: damps the top ranks' weight)."""
+FUSION_POOL = 20
+"""Pages taken from each ranking before fusing (at least ``top_k``)."""
+
+
+class PageSearch(Protocol):
+    """What the Search tool reads: the ``top_k`` best distinct pages per query."""
+
+    def search(self, queries: str | Sequence[str], top_k: int = 5) -> list[list[Hit]]: ...
+
+
+def check_search_mode(mode: object) -> str:
+    """``mode`` if it is one of :data:`SEARCH_MODES`; raises ``ValueError`` otherwise."""
+    if mode not in SEARCH_MODES:
+        raise ValueError(f"Expected search_mode among {SEARCH_MODES}, got {mode!r}.")
+    return mode  # type: ignore[return-value]
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[int]], k: float = RRF_K
+) -> list[tuple[int, float]]:
+    """Items of several rankings (best first) as ``(item, Σ 1/(k + rank))``, best first;
+    equal scores keep the order in which the items first appear."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda pair: -pair[1])  # stable: ties keep first seen
+
+
+class HybridSearch:
+    """Dense and lexical page rankings fused by :func:`reciprocal_rank_fusion`.
+
+    A fused hit carries the dense hit's passage (snippet) when the dense ranking has the
+    page, the lexical one's otherwise, and its fused score.
+    """
+
+    def __init__(
+        self, dense: PageSearch, lexical: PageSearch, *, k: float = RRF_K, pool: int = FUSION_POOL
+    ) -> None:
+        self.dense = dense
+        self.lexical = lexical
+        self.k = k
+        self.pool = pool
+
+    def search(self, queries: str | Sequence[str], top_k: int = 5) -> list[list[Hit]]:
+        if isinstance(queries, str):
+            queries = [queries]
+        top_k = max(0, int(top_k))
+        if not top_k:
+            return [[] for _ in queries]
+        depth = max(top_k, self.pool)
+        dense_rows = self.dense.search(queries, depth)
+        lexical_rows = self.lexical.search(queries, depth)
+        out = []
+        for dense, lexical in zip(dense_rows, lexical_rows):
+            best = {h.page: h for h in lexical} | {h.page: h for h in dense}
+            fused = reciprocal_rank_fusion(
+                [[h.page for h in dense], [h.page for h in lexical]], self.k
+            )
+            out.append(
+                [
+                    replace(best[page], rank=rank, score=score)
+                    for rank, (page, score) in enumerate(fused[:top_k], start=1)
+                ]
+            )
+        return out
