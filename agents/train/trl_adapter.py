@@ -2,7 +2,8 @@
 ``GRPOTrainer``.
 
 TRL (>= 0.20) lets a custom ``rollout_func(prompts, trainer)`` produce the completions.
-It receives this process's prompts (already repeated ``num_generations`` times) and must
+It receives this process's prompts (TRL's sampler already repeats each one
+``num_generations`` times; TRL >= 1.0 passes them on without repeating them again) and must
 return, per prompt, ``prompt_ids``, ``completion_ids`` and ``logprobs``; any other key is
 passed to the reward functions, and ``env_mask`` (1 = train on this completion token,
 0 = not) is multiplied into TRL's loss mask. :func:`make_rollout_func` plays each prompt's
@@ -14,6 +15,8 @@ task through the rollout engine with the trainer's own model and returns:
   so ``FirstStep()`` gives First-step GRPO / Anchor-GRPO stage 1 in TRL, ``AllSteps()``
   plain multi-turn GRPO (tool responses and prefills are always 0);
 * ``logprobs``: the sampler's log-probabilities (0.0 on masked tokens);
+* ``plan_mask``: 1 on the plan (first-step) tokens the policy wrote, whatever the selector,
+  for reward functions and logging (with ``FirstStep()`` it equals ``env_mask``);
 * extra fields for rewards: ``outcome`` (0/1, None when the episode broke), ``plan``
   (the first turn's text), ``task_id`` and ``question``.
 
@@ -71,7 +74,7 @@ def trl_dataset(tasks: Iterable[Any]) -> Any:
 
 
 def split_trajectory(t: Trajectory, selector: StepSelector) -> dict[str, list[Any]]:
-    """One trajectory as TRL's prompt / completion / env_mask / logprobs."""
+    """One trajectory as TRL's prompt / completion / env_mask / logprobs, and its plan mask."""
     ids, _, logp, action, steps = pad_trajectories([t], pad_id=0)
     chosen = selector(steps)[0]  # [T]
     policy = action[0].nonzero()
@@ -81,6 +84,7 @@ def split_trajectory(t: Trajectory, selector: StepSelector) -> dict[str, list[An
         "completion_ids": ids[0, cut:].tolist(),
         "logprobs": logp[0, cut:].tolist(),
         "env_mask": chosen[cut:].long().tolist(),
+        "plan_mask": (steps[0, cut:] == 0).long().tolist(),
     }
 
 
@@ -89,7 +93,7 @@ def trajectories_to_trl(
 ) -> dict[str, list[Any]]:
     """The dict a TRL ``rollout_func`` returns, one entry per trajectory."""
     out: dict[str, list[Any]] = {
-        k: [] for k in ("prompt_ids", "completion_ids", "logprobs", "env_mask")
+        k: [] for k in ("prompt_ids", "completion_ids", "logprobs", "env_mask", "plan_mask")
     }
     for t in trajectories:
         for key, value in split_trajectory(t, selector).items():
