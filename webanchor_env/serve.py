@@ -19,6 +19,9 @@ Endpoints (JSON in and out):
   Concurrent requests are **micro-batched**: a worker thread takes the first waiting request,
   gathers whatever else arrives within ``max_wait_ms`` (up to ``max_batch`` queries), and
   answers them all with one call of the backend's search (one encoder call, one FAISS call).
+* ``POST /retrieve`` ``{"queries": [str], "topk": int, "return_scores": bool}`` →
+  ``{"result": [[{"document": {"id", "contents", ...}, "score"}, ...], ...]}``: Search-R1's
+  retrieval format (verl's ``SearchTool`` speaks it), batched like ``/search``.
 * ``POST /embed`` ``{"texts": [str]}`` → ``{"dim", "vectors"}`` (base64 of float32 ``[N, D]``):
   the index's encoder, batched like searches, so workers need no model of their own.
 * ``POST /visit`` ``{"urls", "goal", "offset", "max_chars", "goal_mode"}`` → ``{"text"}``: the
@@ -460,6 +463,7 @@ class SearchServer:
         self.batcher = MicroBatcher(backend, settings or BatchSettings(), self.stats)
         self.endpoints: dict[tuple[str, str], Handler] = {
             ("POST", "/search"): self._search,
+            ("POST", "/retrieve"): self._retrieve,
             ("POST", "/embed"): self._embed,
             ("POST", "/visit"): _in_thread(self._visit),
             ("POST", "/lookup"): _in_thread(self._lookup),
@@ -542,6 +546,19 @@ class SearchServer:
     async def _search(self, body: dict[str, Any]) -> dict[str, Any]:
         queries, top_k, mode = parse_search(body)
         return {"results": await self._batched(queries, top_k, mode)}
+
+    async def _retrieve(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Search-R1's ``/retrieve`` (see :mod:`webanchor_env.integrations.search_r1`)."""
+        from webanchor_env.integrations import search_r1
+
+        try:
+            queries, topk, scores = search_r1.parse_retrieve(
+                body, max_queries=MAX_QUERIES_PER_REQUEST, max_topk=MAX_TOP_K
+            )
+        except search_r1.RetrieveRequestError as err:
+            raise BadRequest(str(err)) from None
+        rows = await self._batched(queries, topk)
+        return search_r1.retrieve_response(rows, self.backend.index.passages, scores)
 
     async def _embed(self, body: dict[str, Any]) -> dict[str, Any]:
         texts = _string_list(body.get("texts"), "texts", MAX_QUERIES_PER_REQUEST)
