@@ -1,11 +1,15 @@
 """Command line of the virtual wiki.
 
     python -m wiki_corpus generate --pages N --seed S --out DIR [--train N --dev N --test N]
+                                   [--no-honesty-check]
     python -m wiki_corpus import hotpotqa|musique FILE --out DIR [--skip-bad] [--split S]
     python -m wiki_corpus stats DIR|default [--samples K]
 
-``generate`` builds a fictional world, renders its pages, draws and validates tasks and
-writes the corpus directory atomically; ``import`` converts a real multi-hop QA file;
+``generate`` builds a fictional world, renders its pages, draws and validates tasks,
+gives every task a causally honest gold path, checked with the environment's own search
+and visit responses over the written pages (:func:`wiki_corpus.generate.make_honest`;
+``--no-honesty-check`` skips that and says so in ``meta.json``), and writes the corpus
+directory atomically; ``import`` converts a real multi-hop QA file;
 ``stats`` prints sizes, splits, difficulty and hop histograms, validation counts and
 sample tasks with their gold paths. Bad settings end with a usage error (exit status 2)
 that names the setting, what was expected and what came.
@@ -15,9 +19,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
+from wiki_corpus.honesty import Observe, env_observer
 from wiki_corpus.io import load, write_corpus
 from wiki_corpus.schema import SPLITS, Page, Task
 
@@ -55,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help=f"number of {split} tasks (default: 1000/200/300, scaled down for small worlds)",
         )
+    gen.add_argument(
+        "--no-honesty-check",
+        action="store_true",
+        help="keep the gold paths unchecked (no search index is built)",
+    )
     gen.add_argument("--quiet", action="store_true", help="no progress bars")
     gen.set_defaults(subparser=gen)
 
@@ -76,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from wiki_corpus.generate import check_settings, default_task_counts, generate
+    from wiki_corpus.generate import check_settings, default_task_counts, generate, make_honest
     from wiki_corpus.stats import corpus_stats, format_stats
 
     n_tasks = default_task_counts(args.pages)
@@ -91,11 +105,52 @@ def _generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     command += ["--seed", str(args.seed), "--out", args.out]
     for split, count in given.items():
         command += [f"--{split}", str(count)]
+    command += ["--no-honesty-check"] if args.no_honesty_check else []
     meta = {**result.meta, "command": shlex.join(command)}
-    out = write_corpus(args.out, _progress(result.pages, args.quiet), result.tasks, meta)
+    if args.no_honesty_check:
+        meta["validation"] = {**meta["validation"], "honesty": "not checked"}
+    with _keeping_shipped_index(Path(args.out)) as restore:
+        out = write_corpus(args.out, _progress(result.pages, args.quiet), result.tasks, meta)
+        if not args.no_honesty_check:
+            restore(out)
+            result = make_honest(result, _observer(out, args.quiet), progress=not args.quiet)
+            meta = {**result.meta, "command": meta["command"]}
+            out = write_corpus(args.out, _progress(result.pages, args.quiet), result.tasks, meta)
+        restore(out)
     print(f"Wrote {out}")
     print(format_stats(corpus_stats(load(out)), str(out)))
     return 0
+
+
+SHIPPED_INDEX = "index"
+"""The folder in which a corpus directory ships its prebuilt search index."""
+
+
+@contextmanager
+def _keeping_shipped_index(out: Path) -> Iterator[Callable[[Path], None]]:
+    """Keep a copy of ``out``'s prebuilt index while the directory is rewritten; the
+    function it gives puts the copy back (the backend checks it against the new pages by
+    fingerprint, and builds a fresh index when they differ)."""
+    shipped = out / SHIPPED_INDEX
+    if not shipped.is_dir():
+        yield lambda _: None
+        return
+    with tempfile.TemporaryDirectory(prefix=".index-", dir=out.parent) as keep:
+        copy = Path(keep) / SHIPPED_INDEX
+        shutil.copytree(shipped, copy)
+
+        def restore(corpus_dir: Path) -> None:
+            if not (corpus_dir / SHIPPED_INDEX).exists():
+                shutil.copytree(copy, corpus_dir / SHIPPED_INDEX)
+
+        yield restore
+
+
+def _observer(corpus_dir: Path, quiet: bool) -> Observe:
+    """The environment's search and visit responses over the written corpus."""
+    from webanchor_env.backend import get_backend
+
+    return env_observer(get_backend(corpus_dir, show_progress=not quiet))
 
 
 def _progress(pages: list[Page], quiet: bool) -> Iterable[Page]:

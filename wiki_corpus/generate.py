@@ -8,6 +8,12 @@ Every candidate question passes both validators of :mod:`wiki_corpus.validate` b
 is kept; rejected ones are replaced by new draws and counted per reason in
 ``meta["validation"]``. The same ``(n_pages, seed, n_tasks)`` always gives the same pages,
 tasks and metadata, byte for byte once written with :func:`wiki_corpus.io.write_corpus`.
+
+:func:`make_honest` then checks every gold path against the environment's own search and
+visit responses (:mod:`wiki_corpus.honesty`): a path that uses a page or a name before
+the agent could have seen it is replaced by an honest one through the same pages, or the
+task by a fresh draw that has one; ``python -m wiki_corpus generate`` does this unless
+told not to, and the counts per split and per hop count go to ``meta.json``.
 """
 
 from __future__ import annotations
@@ -15,11 +21,22 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from wiki_corpus.honesty import (
+    EntityNames,
+    Observe,
+    first_queries,
+    first_search_options,
+    first_violation,
+    gold_pages,
+    honest_gold,
+    replay,
+    title_name,
+)
 from wiki_corpus.model import KINDS
 from wiki_corpus.questions import Candidate, QuestionMaker, gold_actions
 from wiki_corpus.render import Renderer, disambiguation_groups
@@ -141,40 +158,60 @@ def make_tasks(
 def _validated_candidates(
     world: World, htmls: list[str], total: int, rng: random.Random, progress: bool
 ) -> tuple[list[Candidate], dict[str, Any]]:
-    maker = QuestionMaker(world, rng)
-    entity_of = {url: e for e, url in enumerate(world.urls)}
-    texts = PageTexts(lambda url: htmls[entity_of[url]] if url in entity_of else None)
+    stream = CandidateStream(world, htmls, rng)
     kept: list[Candidate] = []
-    seen: set[str] = set()
-    rejected: Counter[str] = Counter()
-    drawn = generated = 0
     limit = ATTEMPTS_PER_TASK * total + 100
     with tqdm(total=total, desc="tasks", unit="task", disable=not progress) as bar:
         while len(kept) < total:
-            if drawn >= limit:
-                raise RuntimeError(
-                    f"Only {len(kept)} of {total} tasks passed validation after {drawn} draws; "
-                    "generate more pages or fewer tasks."
-                )
-            drawn += 1
-            cand = maker.make()
+            cand = stream.next(limit)
             if cand is None:
-                continue
-            generated += 1
-            verdict = _verdict(world, cand, texts, seen)
-            if verdict:
-                rejected[verdict] += 1
-                continue
-            seen.add(cand.question)
+                raise RuntimeError(
+                    f"Only {len(kept)} of {total} tasks passed validation after "
+                    f"{stream.drawn} draws; generate more pages or fewer tasks."
+                )
             kept.append(cand)
             bar.update(1)
-    validation = {
-        "draws": drawn,
-        "generated": generated,
-        "kept": len(kept),
-        "rejected": dict(sorted(rejected.items())),
-    }
-    return kept, validation
+    return kept, stream.summary()
+
+
+class CandidateStream:
+    """Draws candidates and returns those that pass both validators, counting rejections."""
+
+    def __init__(
+        self, world: World, htmls: list[str], rng: random.Random, seen: Iterable[str] = ()
+    ) -> None:
+        self.world = world
+        self.maker = QuestionMaker(world, rng)
+        entity_of = {url: e for e, url in enumerate(world.urls)}
+        self.texts = PageTexts(lambda url: htmls[entity_of[url]] if url in entity_of else None)
+        self.seen = set(seen)
+        self.rejected: Counter[str] = Counter()
+        self.drawn = self.generated = self.kept = 0
+
+    def next(self, limit: int) -> Candidate | None:
+        """The next valid candidate, or None once ``limit`` draws have been made."""
+        while self.drawn < limit:
+            self.drawn += 1
+            cand = self.maker.make()
+            if cand is None:
+                continue
+            self.generated += 1
+            verdict = _verdict(self.world, cand, self.texts, self.seen)
+            if verdict:
+                self.rejected[verdict] += 1
+                continue
+            self.seen.add(cand.question)
+            self.kept += 1
+            return cand
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "draws": self.drawn,
+            "generated": self.generated,
+            "kept": self.kept,
+            "rejected": dict(sorted(self.rejected.items())),
+        }
 
 
 def _verdict(
@@ -233,3 +270,72 @@ def corpus_meta(
         },
         "validation": validation,
     }
+
+
+HONEST, FIXED, REPLACED = "honest", "fixed", "replaced"
+
+
+def make_honest(
+    result: GenerationResult, observe: Observe, *, progress: bool = False
+) -> GenerationResult:
+    """Give every task a causally honest gold path (:mod:`wiki_corpus.honesty`).
+
+    ``observe`` answers search and visit actions as the environment does. A task whose gold
+    path is honest is kept as it is; otherwise it gets an honest path through the same
+    pages (other queries taken from the question) or, when there is none, its slot (id and
+    split) goes to a fresh draw that has one. Counts per split and per hop count go to
+    ``meta["validation"]["honesty"]``.
+    """
+    world, seed = result.world, result.meta["seed"]
+    htmls = [page.html for page in result.pages[: len(world)]]
+    entity_of = {url: e for e, url in enumerate(world.urls)}
+    names = EntityNames([*world.names, *(title_name(p.title) for p in result.pages)])
+
+    def honest(task: Task) -> tuple[str, Task | None]:
+        actions = list(task.gold.actions)
+        responses = replay(actions, observe)
+        if first_violation(task.question, actions, responses, names) is None:
+            return HONEST, task
+        pages = gold_pages(actions, task.gold.pages, lambda url: world.names[entity_of[url]])
+        options = first_search_options(task.question, first_queries(actions))
+        path = honest_gold(task.question, task.answer, pages, options, observe, names)
+        if path is None:
+            return REPLACED, None
+        return FIXED, replace(task, gold=replace(task.gold, actions=path))
+
+    stream = CandidateStream(
+        world, htmls, random.Random(f"webanchor-honest-{seed}"), (t.question for t in result.tasks)
+    )
+    limit = ATTEMPTS_PER_TASK * len(result.tasks) + 100
+    splits: dict[str, Counter[str]] = {split: Counter() for split in SPLITS}
+    by_hops: dict[int, Counter[str]] = {}
+    without_path = 0
+    tasks: list[Task] = []
+    for task in tqdm(result.tasks, desc="honesty", unit="task", disable=not progress):
+        status, kept = honest(task)
+        splits[task.split][status] += 1
+        by_hops.setdefault(task.hops, Counter())[status] += 1
+        while kept is None:
+            cand = stream.next(limit)
+            if cand is None:
+                raise RuntimeError(
+                    f"No replacement with an honest gold path after {stream.drawn} draws."
+                )
+            fresh = to_task(cand, task.id, task.split, world, htmls.__getitem__)
+            kept = honest(fresh)[1]
+            without_path += kept is None
+        tasks.append(kept)
+    record = {
+        "splits": {split: _shares(counts) for split, counts in splits.items() if counts},
+        "by_hops": {str(h): _shares(by_hops[h]) for h in sorted(by_hops)},
+        "replacement_draws": stream.summary() | {"without_honest_path": without_path},
+    }
+    validation = {**result.meta["validation"], "honesty": record}
+    meta = corpus_meta(world, result.pages, tasks, result.meta["n_pages"], seed, validation)
+    return replace(result, tasks=tasks, meta=meta)
+
+
+def _shares(counts: Counter[str]) -> dict[str, Any]:
+    total = sum(counts.values())
+    out: dict[str, Any] = {status: counts[status] for status in (HONEST, FIXED, REPLACED)}
+    return out | {f"share_{s}": round(counts[s] / total, 4) for s in (FIXED, REPLACED)}

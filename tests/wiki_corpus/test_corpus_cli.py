@@ -8,14 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_search import lexical_observer
 
+import wiki_corpus.__main__ as cli
 from wiki_corpus import load
 from wiki_corpus.__main__ import main
 from wiki_corpus.stats import corpus_stats, describe_task, format_stats
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GENERATE = ["generate", "--pages", "200", "--seed", "4", "--train", "20", "--dev", "5"]
-GENERATE += ["--test", "5", "--quiet"]
+GENERATE += ["--test", "5", "--quiet", "--no-honesty-check"]
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,22 @@ def test_generate_writes_a_loadable_corpus_with_its_command(small_corpus) -> Non
     command = corpus.meta["command"]
     assert command.startswith("python -m wiki_corpus generate --pages 200 --seed 4 --out ")
     assert "--train 20 --dev 5 --test 5" in command
+
+
+def test_generate_checks_honesty_and_keeps_a_shipped_index(small_corpus, tmp_path, monkeypatch):
+    out = tmp_path / "honest"
+    (out / "index").mkdir(parents=True)
+    (out / "index" / "manifest.json").write_text("{}")
+    monkeypatch.setattr(
+        cli, "_observer", lambda corpus_dir, quiet: lexical_observer(load(corpus_dir).pages)
+    )
+    honest = [a for a in GENERATE if a != "--no-honesty-check"]
+    assert main([*honest, "--out", str(out)]) == 0
+    assert (out / "index" / "manifest.json").read_text() == "{}"
+    meta = load(out).meta
+    assert "--no-honesty-check" not in meta["command"]
+    assert set(meta["validation"]["honesty"]["splits"]) == {"train", "dev", "test"}
+    assert load(small_corpus).meta["validation"]["honesty"] == "not checked"
 
 
 def test_generate_again_is_byte_identical(small_corpus) -> None:
