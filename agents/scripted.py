@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.policy import GenerationRequest, SampledTurn, SamplingParams
-from wiki_corpus.schema import Task, url_to_title
+from wiki_corpus.honesty import Violation, first_violation, title_name
+from wiki_corpus.schema import Task, title_to_url, url_to_title
 
 _LINK = re.compile(r"\[([^\]\n]+)\]\((https://wiki\.local/wiki/\S+?)\)(?=\s|$)")
 _BARE_URL = re.compile(r"https://wiki\.local/wiki/[^\s<>\"'\]]+")
@@ -202,8 +203,98 @@ def gold_plan(actions: Sequence[Mapping[str, Any]]) -> str:
     return " ".join(f"{i}. {s}" for i, s in enumerate(steps, start=1))
 
 
+_FOUND = re.compile(
+    r"^find (the [a-z][\w ]*?)(?= of | where | in which | whom | who | won by | that |$)"
+)
+
+
+def _found_noun(goal: str, subject: str) -> str:
+    """What a visit goal looks for, as a noun: 'Find the first mayor of X' -> 'the first
+    mayor'; 'page' when the goal does not say."""
+    head = goal.strip().split(subject)[0].strip() if subject else goal.strip()
+    match = _FOUND.match(head[:1].lower() + head[1:] + " ")
+    return match.group(1).strip() if match else "the page"
+
+
+def _hidden_names(question: str, actions: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Names of the pages a path visits that the question does not name."""
+    names = set()
+    for action in actions:
+        if action.get("name") == "visit":
+            for url in action.get("arguments", {}).get("url", []):
+                title = url_to_title(url) or url
+                names |= {title, title_name(title)}
+    return {n for n in names if n and n not in question}
+
+
+def honest_plan(question: str, actions: Sequence[Mapping[str, Any]]) -> str:
+    """A numbered plan of ``actions`` that names only what the question names.
+
+    An entity the agent meets on the way is called by where it will be found ("the
+    birthplace found in step 2", "the best match of step 1"), never by its name, so
+    the plan can be written before any search (the gold path's names are hindsight).
+    """
+    hidden = sorted(_hidden_names(question, actions), key=len, reverse=True)
+    refs: dict[str, str] = {}
+    last_visit: tuple[int, str, str] | None = None  # step, subject name, goal
+    last_search = 1
+
+    def ref(name: str) -> str:
+        if name not in refs:
+            if last_visit is None:
+                refs[name] = f"the best match of step {last_search}"
+            else:
+                step, subject, goal = last_visit
+                noun = _found_noun(goal, subject)
+                named = "named" if noun == "the page" else "found"
+                refs[name] = f"{noun} {named} in step {step}"
+        return refs[name]
+
+    def veil(text: str, subject: str = "") -> str:
+        for name in hidden:
+            if name in text:
+                plain = _canonical(name, hidden)
+                text = text.replace(name, "it" if plain == subject else ref(plain))
+        return text
+
+    steps = []
+    for step, action in enumerate(actions, start=1):
+        arguments = action.get("arguments", {})
+        if action["name"] == "search":
+            queries = [veil(str(q)) for q in arguments.get("query", [])]
+            steps.append(f"Search for {' / '.join(queries)}.")
+            last_search = step
+        elif action["name"] == "visit":
+            titles = [url_to_title(u) or u for u in arguments.get("url", [])]
+            subject = title_name(titles[0]) if titles else ""
+            goal = str(arguments.get("goal") or "find the facts")
+            page = veil(subject) if subject else "the page"
+            page = page if page.startswith("the page ") else f"the page of {page}"
+            wanted = veil(_its(goal, subject), subject if subject in hidden else "")
+            end = "" if wanted.endswith(("?", ".")) else "."
+            steps.append(f"Read {page} and {wanted[:1].lower()}{wanted[1:]}{end}")
+            last_visit = (step, subject, goal)
+        else:
+            steps.append("Answer.")
+    return " ".join(f"{i}. {s}" for i, s in enumerate(steps, start=1))
+
+
+def _canonical(name: str, hidden: Sequence[str]) -> str:
+    """A title's plain name, so that 'X (architect)' and 'X' share one reference."""
+    plain = title_name(name)
+    return plain if plain in hidden else name
+
+
+def _its(goal: str, subject: str) -> str:
+    """'Find the birthplace of X' about X -> 'Find its birthplace'."""
+    if not subject:
+        return goal
+    pattern = re.compile(r"\bthe ([a-z][\w ]*?) of " + re.escape(subject) + r"\b")
+    return pattern.sub(r"its \1", goal, count=1)
+
+
 class OraclePolicy(ScriptedPolicy):
-    """Replays the gold path: gold action k at turn k, a plan in the first turn."""
+    """Replays the gold path: gold action k at turn k, an honest plan in the first turn."""
 
     def __init__(
         self, tasks: Iterable[Task] = (), tokenizer: Any = None, *, end_with_eos: bool = False
@@ -224,10 +315,47 @@ class OraclePolicy(ScriptedPolicy):
         return actions
 
     def move(self, request: GenerationRequest) -> Move:
-        actions = self.gold_actions(self.book.find(request.messages))
+        task = self.book.find(request.messages)
+        actions = self.gold_actions(task)
         turn = turn_index(request.messages)
         action = actions[min(turn, len(actions) - 1)]
-        return Move(action, gold_plan(actions) if turn == 0 else None)
+        return Move(action, honest_plan(task.question, actions) if turn == 0 else None)
+
+
+class RecoveryPolicy(OraclePolicy):
+    """The gold path with one mistake and its recovery: before the last gold visit that
+    follows a tool response, it visits a page that does not exist (a URL made from the
+    visit's goal, as an agent inventing a title would), gets ``page_not_found``, and then
+    goes on with the gold visit to a URL it has seen, never repeating the failed visit.
+
+    :meth:`mistake_turn` gives the turn of the mistake of a task, so that training can
+    leave that turn out of the loss and learn only the recovery.
+    """
+
+    def mistake_turn(self, task: Task) -> int | None:
+        """The turn of the invented visit, or None when the path has no visit to precede."""
+        actions = self.gold_actions(task)
+        visits = [i for i, a in enumerate(actions) if a["name"] == "visit" and i > 0]
+        return visits[-1] if visits else None
+
+    def move(self, request: GenerationRequest) -> Move:
+        task = self.book.find(request.messages)
+        actions = list(self.gold_actions(task))
+        turn = turn_index(request.messages)
+        at = self.mistake_turn(task)
+        if at is not None:
+            actions.insert(at, invented_visit(actions[at]))
+        action = actions[min(turn, len(actions) - 1)]
+        plan = honest_plan(task.question, self.gold_actions(task)) if turn == 0 else None
+        return Move(action, plan)
+
+
+def invented_visit(visit: Mapping[str, Any]) -> dict[str, Any]:
+    """A visit to a page that is not in the wiki, named after what ``visit`` looks for."""
+    goal = str(visit.get("arguments", {}).get("goal") or "the answer")
+    words = re.findall(r"[A-Za-z]+", goal)[1:6] or ["Answer"]
+    title = " ".join(words).title() + " (unknown)"
+    return {"name": "visit", "arguments": {"url": [title_to_url(title)], "goal": goal}}
 
 
 NAIVE_PLAN = "1. Search the question. 2. Read the top result. 3. Answer with its title."
@@ -321,3 +449,47 @@ class ReplayPolicy(ScriptedPolicy):
             text = recorded[turn] if turn < len(recorded) else "<answer>unknown</answer>"
             out.append(self._turn(text, params))
         return out
+
+
+# --- Checking demonstrations ------------------------------------------------------------------
+
+_TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_PLAN = re.compile(r"<plan>(.*?)</plan>", re.DOTALL)
+
+
+def turn_actions(text: str) -> list[dict[str, Any]]:
+    """The actions a turn's text writes (tool calls, then an ``<answer>``), as dicts."""
+    actions = []
+    for body in _TOOL_CALL.findall(text):
+        try:
+            call = json.loads(body)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(call, dict) and "name" in call:
+            actions.append({"name": call["name"], "arguments": call.get("arguments") or {}})
+    actions += [answer_action(a.strip()) for a in _ANSWER.findall(text)]
+    return actions
+
+
+def demonstration_violation(
+    trajectory: Any, question: str, names: Any, skip_turns: Iterable[int] = ()
+) -> Violation | None:
+    """The first dishonest move of a demonstration (:func:`wiki_corpus.honesty.first_violation`).
+
+    The plan is the ``<plan>`` of the first turn; each later observation is the turn's tool
+    response. Turns in ``skip_turns`` (left out of the loss) are not checked, but what they
+    observed counts as seen.
+    """
+    skip = set(skip_turns)
+    turns = list(trajectory.turns)
+    plan = _PLAN.search(turns[0].text) if turns else None
+    actions: list[dict[str, Any]] = []
+    observed: list[str] = []
+    for i, turn in enumerate(turns):
+        written = [{"name": "skipped"}] if i in skip else turn_actions(turn.text)
+        for action in written or [{"name": "none"}]:
+            actions.append(action)
+            observed.append("")
+        observed[-1] = turn.observation or ""
+    return first_violation(question, actions, observed, names, plan.group(1) if plan else None)

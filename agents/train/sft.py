@@ -4,9 +4,13 @@ SmolLM2-135M does not write the tool-call format zero-shot, so RL from it sees o
 zero rewards. The warm start plays every training task's gold path through the real
 environment with the scripted oracle (:class:`agents.scripted.OraclePolicy`) in the
 rollout engine: observations are real, and the trajectories are token-exact, with the
-same prompt, prefills and chat template as the RL rollouts. The loss is the
+same prompt, prefills and chat template as the RL rollouts. The demonstrations are
+causally honest (:mod:`wiki_corpus.honesty`): the plan names only the question's
+entities and every later name and URL comes from an earlier observation. A share of
+them show a recovery (:class:`agents.scripted.RecoveryPolicy`): a visit that fails with
+``page_not_found``, then a visit to a URL the agent has seen. The loss is the
 cross-entropy of the tokens the oracle wrote (action mask 1), averaged over those
-tokens; prompt, prefill and tool-response tokens are context only.
+tokens; prompt, prefill and tool-response tokens, and the failed visit, are context only.
 
 SFT steps go through the same loop as GRPO (:func:`agents.train.trainer.run_loop`):
 checkpoints, exact resume, metrics and curves work the same way.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -37,20 +42,52 @@ GOLD_MAX_NEW_TOKENS = 1024
 """Per-turn limit for the oracle: long enough never to cut a gold action."""
 
 
-def gold_trajectories(
-    tokenizer: Any, make_env: Any, tasks: Sequence[Any], prompt: str, split: str
-) -> list[Trajectory]:
-    """Token-exact trajectories of the oracle on ``tasks``; only those that solve the task."""
-    from agents.scripted import OraclePolicy
+RECOVERY_EVERY = 4
+"""One task in this many also gets a recovery demonstration (see :func:`gold_trajectories`)."""
 
-    oracle = OraclePolicy(tasks, tokenizer)
+
+def gold_trajectories(
+    tokenizer: Any,
+    make_env: Any,
+    tasks: Sequence[Any],
+    prompt: str,
+    split: str,
+    recovery_every: int = RECOVERY_EVERY,
+) -> list[Trajectory]:
+    """Token-exact demonstrations on ``tasks``; only those that solve the task.
+
+    Every task's gold path, played by the scripted oracle with an honest plan, and for one
+    task in ``recovery_every`` (0: none) a recovery demonstration: a visit to a page that
+    does not exist, its ``page_not_found``, then the gold path again. The mistaken turn is
+    left out of the loss (mask 0): only the recovery is learned.
+    """
+    from agents.scripted import OraclePolicy, RecoveryPolicy
+
     config = RolloutConfig(
         prompt=get_prompt(prompt),
         params=SamplingParams(max_new_tokens=GOLD_MAX_NEW_TOKENS, temperature=0.0),
         split=split,
     )
-    played = rollout(oracle, make_env, [t.id for t in tasks], config)
-    return [t for t in played if t.reward >= 1.0]
+    played = rollout(OraclePolicy(tasks, tokenizer), make_env, [t.id for t in tasks], config)
+    demos = [t for t in played if t.reward >= 1.0]
+    chosen = list(tasks)[::recovery_every] if recovery_every > 0 else []
+    if chosen:
+        recovery, by_id = RecoveryPolicy(chosen, tokenizer), {t.id: t for t in chosen}
+        for t in rollout(recovery, make_env, list(by_id), config):
+            turn = recovery.mistake_turn(by_id[t.task_id])
+            if t.reward >= 1.0 and turn is not None:
+                demos.append(without_turn(t, turn))
+    return demos
+
+
+def without_turn(trajectory: Trajectory, turn: int) -> Trajectory:
+    """``trajectory`` with the tokens of ``turn`` left out of the loss (mask 0)."""
+    keep = [s != turn for s in trajectory.step_ids]
+    mask = tuple(m if k else 0 for m, k in zip(trajectory.action_mask, keep))
+    logprobs = trajectory.logprobs
+    if logprobs is not None:
+        logprobs = tuple(lp if k else 0.0 for lp, k in zip(logprobs, keep))
+    return replace(trajectory, action_mask=mask, logprobs=logprobs)
 
 
 def sft_loss(model: nn.Module, ids: Tensor, attention: Tensor, mask: Tensor) -> Tensor:

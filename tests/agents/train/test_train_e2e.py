@@ -118,7 +118,7 @@ def test_sft_on_gold_trajectories_lowers_the_loss(corpus_dir, tmp_path):
     assert main(args(corpus_dir, tmp_path, *extra, "--eval-tasks", "1")) == 0
     records = read_metrics(tmp_path / "metrics.jsonl")
     losses = [r["sft/loss"] for r in records if r["stage"] == "sft"]
-    assert len(losses) == 8  # 4 gold trajectories, 2 per step, 4 epochs
+    assert len(losses) == 12  # 4 gold trajectories and 1 recovery, 2 per step, 4 epochs
     assert losses[-1] < losses[0]
     assert records[-1]["stage"] == "eval" and records[-1]["eval/pass@1_after"] is not None
     assert (tmp_path / "final" / "config.json").exists()
@@ -133,7 +133,7 @@ def test_gold_trajectories_train_only_the_oracle_tokens(corpus_dir):
     tokenizer = smollm2_tokenizer()
     make_env, _ = env_factory(str(corpus_dir), "train")
     tasks = load(corpus_dir).tasks_in("train")[:2]
-    data = gold_trajectories(tokenizer, make_env, tasks, "react-plan-prefill", "train")
+    data = gold_trajectories(tokenizer, make_env, tasks, "react-plan-prefill", "train", 0)
     assert len(data) == 2 and all(t.reward == 1.0 for t in data)
     for t in data:
         written = tokenizer.decode(t.policy_token_ids)
