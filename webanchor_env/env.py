@@ -6,7 +6,8 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import gymnasium as gym
@@ -21,11 +22,14 @@ from webanchor_env.actions import (
     ErrorCode,
     ParsedAction,
     ToolCall,
+    describe,
     parse_action,
 )
 from webanchor_env.retrieval import DEFAULT_SEARCH_MODE, check_search_mode
 from webanchor_env.scoring import contains_answer, exact_match, f1_score
 from webanchor_env.spaces import UnicodeText
+from wiki_corpus.answers import weak_alias
+from wiki_corpus.io import BUNDLED
 from wiki_corpus.schema import SPLITS, WIKI_PREFIX, Task
 
 if TYPE_CHECKING:
@@ -35,14 +39,40 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _BAD_URL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _WRAP_OPEN, _WRAP_CLOSE = "<tool_response>\n", "\n</tool_response>"
 _TRANSCRIPT_ACTION_CHARS = 4_000
+_OVER_LIMITS = (ErrorCode.ACTION_TOO_LONG, ErrorCode.ACTION_TOO_DEEP)
+_DEFAULT_GETSTATE = (None, getattr(object, "__getstate__", None))  # no pickling of its own
 
 
-def _show_action(action: Any) -> str:
-    """A non-text action as the transcript shows it: JSON when it can be, else its repr."""
-    try:
-        return json.dumps(action, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):  # non-string keys, circular references
-        return repr(action)
+def _show_action(action: Any, parsed: ParsedAction) -> str:
+    """The action as the transcript shows it: text as it is, a mapping within the limits as
+    JSON, anything else (a mapping over the limits too) described in a few words."""
+    if isinstance(action, str):
+        return action
+    if isinstance(action, Mapping) and not (parsed.error and parsed.error.code in _OVER_LIMITS):
+        try:
+            return json.dumps(action, ensure_ascii=False, default=describe)
+        except (TypeError, ValueError):  # keys that are not strings, integers too long to print
+            pass
+    return describe(action, 200)
+
+
+def describe_splits(sizes: Mapping[str, int]) -> str:
+    """Which splits hold tasks, for messages: "its tasks are in 'test' (500)"."""
+    held = [f"{split!r} ({count:,})" for split, count in sizes.items() if count]
+    return f"its tasks are in {', '.join(held)}" if held else "the corpus holds no tasks"
+
+
+def _warn_weak_aliases(tasks: list[Task], split: str) -> None:
+    """Warn when tasks accept answers that normalize to a stopword, one letter or nothing."""
+    weak = [(task.id, alias) for task in tasks for alias in task.aliases if weak_alias(alias)]
+    if weak:
+        task_id, alias = weak[0]
+        gym.logger.warn(
+            f"{len(weak)} answer alias(es) in split {split!r} normalize to a stopword, a single "
+            f"letter or nothing (such as {alias!r} of task {task_id!r}): answering them scores "
+            "1.0 on those tasks. Expected aliases that name the answer; the importers drop "
+            "such aliases (re-import the data, or remove them from tasks.jsonl)."
+        )
 
 
 @dataclass(frozen=True)
@@ -156,6 +186,11 @@ class WikiEnv(gym.Env[str, str]):
     accepted): `{"name": "search" | "visit", "arguments": {...}}`, or
     `{"name": "answer", "arguments": {"answer": "..."}}` to answer.
     `webanchor_env.actions.TOOL_SCHEMAS` holds the tools' JSON schemas.
+    Limits (`webanchor_env.actions`): a text longer than `max_action_chars`, or a dict larger
+    than that as compact JSON, is rejected unread (`action_too_long`), and so is a dict nested
+    more than 16 levels deep (`action_too_deep`); queries have at most 512 characters, URLs
+    2,048, goals 2,000, offsets are integers from 0 to 10^9. Parsing takes time linear in the
+    size of the action, whatever it holds.
 
     ## Observation Space
     `UnicodeText(max_observation_chars)`. `reset` returns the question alone (the agent's
@@ -186,7 +221,10 @@ class WikiEnv(gym.Env[str, str]):
     the budget of cases 1 and 2; a truncation without it is the turn limit. Stepping after
     an answer or a budget truncation raises `gymnasium.error.ResetNeeded` (the turn limit
     lives in the wrapper, so there the caller resets as usual). A malformed action never
-    raises: it gets an error observation and the episode goes on.
+    raises: it gets an error observation and the episode goes on. A failing backend (a
+    search service that cannot be reached) raises from `step`, and that turn is not taken:
+    the step count, the tool-call counts and the transcript stay as they were (the
+    transcript notes the failure), so the same step can be retried.
 
     ## Information
     `reset` and `step` return `task_id`, `split`, `step` (turns taken), `search_calls`,
@@ -221,6 +259,12 @@ class WikiEnv(gym.Env[str, str]):
     In `gym.vector.SyncVectorEnv` observations batch as a tuple of strings; in
     `AsyncVectorEnv` as a NumPy array of strings (shared memory) or, with
     `shared_memory=False`, a tuple.
+
+    An env pickles (process pools, checkpoints) with its episode in progress and its random
+    state: it pickles its configuration and loads its backend again when unpickled (cheap:
+    `get_backend` is memoized per process, and reads the index cache otherwise). With
+    `search_url` it pickles the address; a `WikiBackend` passed as `backend=` is refused
+    with a `TypeError` (create the env with `corpus=` instead).
 
     ## Version History
     * v0: Initial version.
@@ -277,17 +321,19 @@ class WikiEnv(gym.Env[str, str]):
         if backend is None and search_url is not None:
             from webanchor_env.remote import RemoteSearchBackend  # no index in this process
 
-            backend = RemoteSearchBackend(search_url)
+            backend = RemoteSearchBackend(search_url)  # (it pickles as its address)
+        self._reopen: dict[str, Any] | None = None
+        """How to load the backend again after unpickling, when this env loaded it."""
         if backend is None:
             from webanchor_env.backend import get_backend  # loads torch, FAISS, the index
 
-            backend = get_backend(
-                corpus,
-                model=embedding_model,
-                index_type=index_type,
-                cache_dir=cache_dir,
-                show_progress=show_progress,
-            )
+            self._reopen = {
+                "corpus": corpus if corpus in BUNDLED else os.path.abspath(corpus),
+                "model": embedding_model,
+                "index_type": index_type,
+                "cache_dir": None if cache_dir is None else os.path.abspath(cache_dir),
+            }
+            backend = get_backend(**self._reopen, show_progress=show_progress)
         self.backend = backend
         self.observation_space = UnicodeText(self.config.max_observation_chars)
         self.action_space = UnicodeText(self.config.max_action_chars)
@@ -310,7 +356,12 @@ class WikiEnv(gym.Env[str, str]):
                 raise ValueError(f"Expected a split among {SPLITS}, got {split!r}.")
             self._tasks[split] = self.backend.corpus.tasks_in(split)
             self._task_index[split] = {t.id: t for t in self._tasks[split]}
+            _warn_weak_aliases(self._tasks[split], split)
         return self._tasks[split]
+
+    def split_sizes(self) -> dict[str, int]:
+        """How many tasks each split of the corpus holds."""
+        return {split: len(self.tasks(split)) for split in SPLITS}
 
     def privileged_fields(self) -> dict[str, Any]:
         """Gold pages, which of them were visited, the answers, whether one was seen."""
@@ -349,8 +400,9 @@ class WikiEnv(gym.Env[str, str]):
                 raise ValueError(f"Expected a task id from split {split!r}, got {task_id!r}.{hint}")
         elif not tasks:
             raise ValueError(
-                f"Expected split {split!r} of the corpus to hold tasks, got none "
-                f"(choose another split with split=... or options={{'split': ...}})."
+                f"Expected split {split!r} of the corpus to hold tasks, got none; "
+                f"{describe_splits(self.split_sizes())} (choose another split with split=... "
+                "or options={'split': ...})."
             )
         else:
             task = tasks[int(self.np_random.integers(len(tasks)))]
@@ -362,10 +414,29 @@ class WikiEnv(gym.Env[str, str]):
     def step(
         self, action: str | dict[str, Any]
     ) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Run the tool calls of one turn, or score its answer."""
+        """Run the tool calls of one turn, or score its answer.
+
+        Whatever the action, this returns: a malformed one gets an error observation. Only a
+        failure of the backend (a search service that cannot be reached) raises, and then
+        the turn is not taken: the episode is left as it was, so the step can be retried.
+        """
         ep = self._require_episode("step()")
         if ep.ended is not None:
             raise ResetNeeded(f"Expected reset() after the episode ended ({ep.ended}), got step().")
+        before = replace(ep, visited=list(ep.visited))
+        try:
+            return self._play(ep, action)
+        except BaseException as err:
+            before.transcript.append(
+                f"\n--- Turn {before.step + 1} failed, not taken: {type(err).__name__}: "
+                f"{str(err)[:300]} ---"
+            )
+            self._episode = before
+            raise
+
+    def _play(
+        self, ep: _Episode, action: Any
+    ) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
         ep.step += 1
         parsed = parse_action(
             action,
@@ -395,7 +466,7 @@ class WikiEnv(gym.Env[str, str]):
         if truncated:
             ep.ended = turn.truncation
         ep.format_errors += len(turn.errors)
-        self._record(action, observation, reward, ep.ended)
+        self._record(_show_action(action, parsed), observation, reward, ep.ended)
 
         info = self._get_info(turn.errors)
         info["errors"] = tuple(e.code.value for e in turn.errors)
@@ -415,6 +486,34 @@ class WikiEnv(gym.Env[str, str]):
             )
             return None
         return "\n".join(self._episode.transcript) + "\n" if self._episode else ""
+
+    # --- Pickling -------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The configuration, the episode in progress and the random state; not the backend.
+
+        A backend this env loaded is loaded again on unpickling (``get_backend`` is memoized
+        per process, and otherwise reads the index cache); a ``RemoteSearchBackend`` pickles
+        as its address. A ``WikiBackend`` passed in (``backend=``) cannot be pickled.
+        """
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_tasks", "_task_index")}
+        if self._reopen is not None:
+            del state["backend"]
+        elif getattr(type(self.backend), "__getstate__", None) in _DEFAULT_GETSTATE:
+            raise TypeError(
+                f"Expected a WikiEnv that loaded its own backend (corpus=..., or search_url=...) "
+                f"to pickle, got one given backend={type(self.backend).__name__}(...), which "
+                "holds a search index and a model. Create the env with corpus=... instead "
+                "(the backend is shared anyway: it is memoized per process)."
+            )
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _tasks={}, _task_index={})
+        if self._reopen is not None:
+            from webanchor_env.backend import get_backend
+
+            self.backend = get_backend(**self._reopen, show_progress=False)
 
     # --- Turn handling --------------------------------------------------------------------
 
@@ -525,7 +624,7 @@ class WikiEnv(gym.Env[str, str]):
         Only the corpus is consulted: whatever the string (another host, a file path, a
         ``javascript:`` or ``file:`` URL), it is a key looked up in memory, never opened.
         """
-        if len(url) > 2_048 or _BAD_URL_CHARS.search(url):
+        if _BAD_URL_CHARS.search(url):  # (the parser has bounded its length)
             return ActionError(
                 ErrorCode.INVALID_URL,
                 f"{url[:80]!r} is not a wiki URL. Expected {WIKI_PREFIX}<Title> or a page title.",
@@ -578,10 +677,9 @@ class WikiEnv(gym.Env[str, str]):
         share = self.config.max_observation_chars // max(1, len(bodies)) - overhead
         return "\n".join(_WRAP_OPEN + self._clip(b, share) + _WRAP_CLOSE for b in bodies)
 
-    def _record(self, action: Any, observation: str, reward: float, ended: str | None) -> None:
+    def _record(self, text: str, observation: str, reward: float, ended: str | None) -> None:
         ep = self._episode
         assert ep is not None
-        text = action if isinstance(action, str) else _show_action(action)
         ep.transcript.append(
             f"\n--- Turn {ep.step} ---\n[action]\n"
             f"{self._clip(text, _TRANSCRIPT_ACTION_CHARS)}\n[observation]\n{observation}"

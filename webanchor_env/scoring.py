@@ -1,8 +1,9 @@
 """Answer scoring: SQuAD/HotpotQA normalization, exact match and token F1.
 
-The rule is the one of the official SQuAD v1.1 evaluation script, also used by HotpotQA:
-lowercase, drop ASCII punctuation, drop the articles "a", "an" and "the" as whole words, and
-squeeze whitespace. Exact match compares the normalized strings; F1 compares their bags of
+The normalization (``wiki_corpus.answers.normalize_answer``, shared with the importers) is
+the rule of the official SQuAD v1.1 evaluation script, also used by HotpotQA: lowercase,
+drop ASCII punctuation, drop the articles "a", "an" and "the" as whole words, and squeeze
+whitespace. Exact match compares the normalized strings; F1 compares their bags of
 tokens. Both take the best score over every accepted surface form (the answer and its
 aliases). HotpotQA adds one special case to F1: when either side normalizes to "yes", "no"
 or "noanswer" and the two differ, F1 is 0 (partial overlap with a yes/no answer is no credit).
@@ -10,22 +11,14 @@ or "noanswer" and the two differ, F1 is 0 (partial overlap with a yes/no answer 
 
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 from collections.abc import Iterable
 
-_PUNCTUATION = frozenset(string.punctuation)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
+from wiki_corpus.answers import normalize_answer
+
 _YES_NO = frozenset({"yes", "no", "noanswer"})
 
-
-def normalize_answer(text: str) -> str:
-    """Lowercase, drop ASCII punctuation, drop whole-word articles, squeeze whitespace."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
+__all__ = ["contains_answer", "exact_match", "f1_score", "normalize_answer"]
 
 
 def _as_tuple(answers: str | Iterable[str]) -> tuple[str, ...]:

@@ -308,3 +308,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def hashing_backend(tiny_corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> WikiBackend:
+    """A backend over the tiny corpus searched with :class:`HashingEncoder`: instant, for
+    tests that step the environment thousands of times."""
+    return WikiBackend.open(
+        tiny_corpus_dir,
+        encoder=HashingEncoder(),
+        cache_dir=tmp_path_factory.mktemp("hashing-cache"),
+        show_progress=False,
+    )

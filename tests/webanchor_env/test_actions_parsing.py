@@ -9,10 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webanchor_env.actions import (
+    MAX_ACTION_DEPTH,
+    MAX_QUERY_CHARS,
     TOOL_SCHEMAS,
     ErrorCode,
     ParsedAction,
     ToolCall,
+    describe,
     parse_action,
 )
 
@@ -274,3 +277,66 @@ def test_parse_action_never_raises(action: object) -> None:
     parsed = parse_action(action)
     assert isinstance(parsed, ParsedAction)
     assert parsed.error is not None or parsed.answer is not None or parsed.tool_calls
+
+
+def test_python_literals_and_trailing_commas_are_read() -> None:
+    text = (
+        "<tool_call>{'name': 'visit', 'arguments': {'url': ['Lumen Tower',], 'goal': "
+        "'the architect\\'s \"name\"', 'offset': None, },}</tool_call>"
+    )
+    (call,) = parse_action(text).tool_calls
+    assert call == ToolCall(
+        "visit", {"url": ("Lumen Tower",), "goal": 'the architect\'s "name"', "offset": 0}
+    )
+    unterminated = parse_action("<tool_call>{'name': 'search', 'arguments': {'query': 'x}}")
+    assert unterminated.tool_calls[0].error.code == ErrorCode.INVALID_JSON  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("offset", "ok"),
+    [("7", True), (" 7 ", True), ("\u00b2", False), ("١٢", False), ("9" * 4_301, False)]
+    + [(10**9, True), (10**9 + 1, False), (10**5000, False), (1e300, False), (float("nan"), False)],
+    ids=lambda v: describe(v, 20),
+)
+def test_offsets_are_ascii_integers_within_bounds(offset: object, ok: bool) -> None:
+    (call,) = parse_action(
+        {"name": "visit", "arguments": {"url": URL, "offset": offset}}
+    ).tool_calls
+    assert (call.error is None) == ok
+    if not ok:
+        assert call.error.code == ErrorCode.INVALID_ARGUMENT  # type: ignore[union-attr]
+        assert len(call.error.message) < 200  # type: ignore[union-attr]
+
+
+def test_mappings_have_the_limits_of_text() -> None:
+    answer = {"name": "answer", "arguments": {"answer": "x" * 40_000}}
+    assert parse_action(answer).error.code == ErrorCode.ACTION_TOO_LONG  # type: ignore[union-attr]
+    assert parse_action(answer, max_chars=50_000).answer == "x" * 40_000
+    deep: dict = {"name": "search", "arguments": {"query": "x"}}
+    for _ in range(MAX_ACTION_DEPTH):
+        deep = {"function": deep}
+    assert parse_action(deep).error.code == ErrorCode.ACTION_TOO_DEEP  # type: ignore[union-attr]
+    cycle: dict = {"name": "search"}
+    cycle["arguments"] = cycle
+    assert parse_action(cycle).error.code == ErrorCode.ACTION_TOO_DEEP  # type: ignore[union-attr]
+    body = '{"name": "search", "arguments": {"query": ' + "[" * 40 + '"x"' + "]" * 40 + "}}"
+    (call,) = parse_action(f"<tool_call>{body}</tool_call>").tool_calls
+    assert call.error.code == ErrorCode.ACTION_TOO_DEEP  # type: ignore[union-attr]
+
+
+def test_one_query_limit_for_the_parser_and_the_index() -> None:
+    from webanchor_env.index import MAX_QUERY_CHARS as INDEX_LIMIT
+
+    assert MAX_QUERY_CHARS == INDEX_LIMIT
+    call = parse_action({"name": "search", "arguments": {"query": "q" * (MAX_QUERY_CHARS + 1)}})
+    assert call.tool_calls[0].error.code == ErrorCode.INVALID_ARGUMENT  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**5000, "x" * 10**6, [[[[[["deep"]]]]]], {"k": list(range(10**5))}, object(), b"\x00"],
+    ids=lambda v: type(v).__name__,
+)
+def test_describe_is_short_whatever_the_value(value: object) -> None:
+    text = describe(value)
+    assert 0 < len(text) <= 80
