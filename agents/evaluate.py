@@ -46,6 +46,7 @@ from agents.prompts import PromptVariant, get_prompt
 from agents.rollout import EnvFactory, RolloutConfig, RolloutEngine, TextAction
 from agents.trajectory import Trajectory, Turn, load_jsonl, save_jsonl
 from webanchor_env.actions import ErrorCode
+from webanchor_env.env import describe_splits
 from wiki_corpus.schema import Task
 
 SCRIPTED = ("oracle", "naive", "random")
@@ -56,6 +57,7 @@ FORMAT_ERRORS = frozenset(
         ErrorCode.INVALID_ACTION_TYPE,
         ErrorCode.BINARY_ACTION,
         ErrorCode.ACTION_TOO_LONG,
+        ErrorCode.ACTION_TOO_DEEP,
         ErrorCode.EMPTY_ACTION,
         ErrorCode.NO_ACTION,
         ErrorCode.EMPTY_ANSWER,
@@ -80,6 +82,10 @@ RUN_KEYS = (
     "seed",
 )
 """Settings a resumed evaluation must share with the run it continues."""
+
+
+class EvaluationError(ValueError):
+    """Nothing to evaluate: a split without tasks, or no task the policy can play."""
 
 
 def _help(text: str) -> dict[str, str]:
@@ -363,15 +369,7 @@ def evaluate(
     rollout = rollout_config(config)
     done = _open_run(out, config, rollout.prompt)
     make_env = make_env or env_factory(config)
-    probe = make_env()
-    split_tasks = list(probe.unwrapped.tasks(config.split))
-    probe.close()
-    tasks = [t for t in split_tasks if config.selects(t)][: config.limit]
-    if split_tasks and not tasks:
-        raise ValueError(
-            f"Expected tasks with max_hops={config.max_hops}, difficulty={config.difficulty} "
-            f"among the {len(split_tasks)} tasks of split {config.split!r}, got none."
-        )
+    tasks, no_gold = tasks_to_play(config, make_env, policy)
     kept, todo = split_done(done, tasks, config.n)
     traj_file = out / "trajectories.jsonl"
     if traj_file.exists():  # resumed: drop an interrupted last line and any group cut short
@@ -397,12 +395,56 @@ def evaluate(
         "config": asdict(config),
         "prompt": rollout.prompt.to_json(),
         "metrics": summarize(trajectories, config.k),
+        "excluded": {"no gold path": len(no_gold), "first": no_gold[:20]},
         "seconds": round(time.perf_counter() - started, 3),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / "summary.md").write_text(markdown_table(summary, config.k) + "\n", encoding="utf-8")
     return summary
+
+
+def tasks_to_play(
+    config: EvalConfig, make_env: EnvFactory, policy: Policy | None = None
+) -> tuple[list[Task], list[str]]:
+    """The selected tasks of the split, and the ids of those left out because the policy is
+    an oracle and they have no gold path to replay (it would only recite the answer).
+
+    Raises :class:`EvaluationError` when the split holds no task (naming the splits that
+    do), when the selection keeps none, or when none is left to play.
+    """
+    from agents.scripted import OraclePolicy
+
+    probe = make_env()
+    split_tasks = list(probe.unwrapped.tasks(config.split))
+    held = "" if split_tasks else describe_splits(probe.unwrapped.split_sizes())
+    probe.close()
+    where = f"split {config.split!r} of corpus {config.corpus!r}"
+    if not split_tasks:
+        raise EvaluationError(
+            f"Expected {where} to hold tasks, got none; {held} (choose one with --split)."
+        )
+    tasks = [t for t in split_tasks if config.selects(t)][: config.limit]
+    if not tasks:
+        raise EvaluationError(
+            f"Expected tasks with max_hops={config.max_hops}, difficulty={config.difficulty} "
+            f"among the {len(split_tasks)} tasks of split {config.split!r}, got none."
+        )
+    oracle = isinstance(policy, OraclePolicy) if policy is not None else config.policy == "oracle"
+    no_gold = [t.id for t in tasks if oracle and not t.gold.has_path]
+    if len(no_gold) == len(tasks):
+        raise EvaluationError(
+            f"Expected tasks with a gold path (gold actions that search or visit) for the "
+            f"oracle in {where}, got none of {len(tasks):,}: it could only recite the answers."
+        )
+    if no_gold:
+        print(
+            f"Left out {len(no_gold):,} of {len(tasks):,} tasks without a gold path (the oracle "
+            f"would only recite their answers), such as {no_gold[0]!r}.",
+            file=sys.stderr,
+        )
+    left_out = set(no_gold)
+    return [t for t in tasks if t.id not in left_out], no_gold
 
 
 def split_done(
@@ -489,8 +531,14 @@ def _kind(default: Any, annotation: Any) -> Callable[[str], Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = EvalConfig(**vars(_parser().parse_args(argv)))
-    summary = evaluate(config)
+    try:
+        summary = evaluate(config)
+    except EvaluationError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(markdown_table(summary, config.k))
+    if summary["excluded"]["no gold path"]:
+        print(f"Tasks left out (no gold path): {summary['excluded']['no gold path']:,}")
     print(f"Wrote {Path(config.out) / 'summary.json'}", file=sys.stderr)
     return 0
 

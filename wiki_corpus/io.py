@@ -178,9 +178,17 @@ def resolve(name_or_dir: str | os.PathLike[str]) -> Path:
 
 
 def load(name_or_dir: str | os.PathLike[str] = "default") -> Corpus:
-    """Load a corpus: pages, tasks and metadata. Nothing is regenerated."""
+    """Load a corpus: pages, tasks and metadata. Nothing is regenerated.
+
+    Raises ``CorpusFormatError`` for a malformed line, and for a corpus without pages.
+    """
     directory = resolve(name_or_dir)
-    pages = list(read_pages(pages_path(directory)))
+    pages_file = pages_path(directory)
+    pages = list(read_pages(pages_file))
+    if not pages:
+        raise CorpusFormatError(
+            pages_file, None, "expected at least one page, got none (nothing to search or visit)"
+        )
     tasks_file = directory / TASKS_FILE
     tasks = list(read_tasks(tasks_file)) if tasks_file.exists() else []
     meta_file = directory / META_FILE

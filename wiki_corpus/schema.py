@@ -47,6 +47,11 @@ class Gold:
     pages: tuple[str, ...] = ()
     actions: tuple[dict[str, Any], ...] = ()
 
+    @property
+    def has_path(self) -> bool:
+        """Whether the actions search or visit: a path to replay, not just the answer."""
+        return any(action.get("name") in ("search", "visit") for action in self.actions)
+
     def to_json(self) -> dict[str, Any]:
         return {"pages": list(self.pages), "actions": [dict(a) for a in self.actions]}
 

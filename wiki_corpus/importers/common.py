@@ -7,15 +7,20 @@ same way:
 
 * **Reading.** The container format is detected from the file content, never from its name:
   a file whose first non-blank character is ``[`` is one JSON list of examples (HotpotQA's
-  original release); anything else is JSON Lines. ``.gz`` files are decompressed on the fly.
-  JSON Lines are streamed; a JSON list has to be parsed whole (the standard library has no
-  incremental JSON parser), which is fine for dev/test-sized files.
+  original release); anything else is JSON Lines. ``meta["format_reason"]`` and the error
+  of a first record that cannot be read say which was assumed and why, and a file that is
+  one JSON object over several lines (not examples) is refused as such. ``.gz`` files are
+  decompressed on the fly. JSON Lines are streamed; a JSON list has to be parsed whole (the
+  standard library has no incremental JSON parser), which is fine for dev/test-sized files.
 * **Line numbers.** Errors name the 1-based line of a JSON Lines file. For a JSON list there
   are no meaningful lines, so the "line" reported is the **1-based index of the example in
   the list** (the message says so, and ``meta["line_unit"]`` records which one applies).
 * **Bad records.** A malformed record raises :class:`~wiki_corpus.io.CorpusFormatError`
   naming the file, the line and what was expected; with ``skip_bad=True`` it is skipped,
   counted and its line recorded. Nothing is dropped silently.
+* **Aliases.** An alias that normalizes to nothing, a single letter or a stopword ("no" for
+  Norway) would reward a guess: it is dropped, and counted by reason in
+  ``meta["counts"]["dropped_aliases"]`` with the first few in ``meta["dropped_aliases"]``.
 * **Titles.** HTML entities in titles are decoded (HotpotQA writes ``A&amp;W Restaurants``),
   since the HTML renderer escapes them again and URLs should carry the real characters.
 * **Pages.** Paragraphs are grouped by the URL of their title across the whole file, so every
@@ -41,12 +46,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from wiki_corpus.answers import EMPTY, SINGLE_LETTER, STOPWORD, weak_alias
 from wiki_corpus.io import CorpusFormatError
 from wiki_corpus.schema import SPLITS, Gold, Page, Task, title_to_url
 
 JSON_LIST = "json-list"
 JSON_LINES = "jsonl"
 MAX_SKIPPED_LINES_IN_META = 20
+MAX_DROPPED_ALIASES_IN_META = 20
 UNREADABLE = (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error)
 
 
@@ -192,19 +199,45 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8-sig")  # noqa: SIM115
 
 
-def detect_format(path: Path) -> str:
-    """``JSON_LIST`` when the first non-blank character is ``[``, else ``JSON_LINES``."""
+def detect_format(path: Path) -> tuple[str, str]:
+    """``(JSON_LIST, why)`` when the first non-blank character is ``[``, else
+    ``(JSON_LINES, why)``; ``why`` says it in words, for messages and the metadata."""
     with _open_text(path) as fh:
         while chunk := fh.read(4096):
             stripped = chunk.lstrip()
+            if stripped and stripped[0] == "[":
+                return JSON_LIST, "the first non-blank character is '['"
             if stripped:
-                return JSON_LIST if stripped[0] == "[" else JSON_LINES
+                return JSON_LINES, f"the first non-blank character is {stripped[0]!r}, not '['"
     raise CorpusFormatError(
         path, None, "expected examples (a JSON list or JSON Lines), got an empty file"
     )
 
 
-def _iter_json_lines(path: Path) -> Iterator[RawRecord]:
+def _refuse_one_object(path: Path, reason: str) -> None:
+    """Raise when the whole file is one JSON object (a wrapper, not JSON Lines of examples).
+
+    Called when the first line of a JSON Lines file is not JSON, so the file is read whole
+    only when it is about to be refused anyway.
+    """
+    with _open_text(path) as fh:
+        try:
+            data = json.load(fh)
+        except (json.JSONDecodeError, RecursionError):
+            return
+    if isinstance(data, dict):
+        keys = ", ".join(repr(k) for k in list(data)[:8])
+        raise CorpusFormatError(
+            path,
+            None,
+            "expected examples as JSON Lines (one object a line) or as a JSON list, got one "
+            f"JSON object over several lines, with keys {keys} (read as JSON Lines because "
+            f"{reason}). Write its list of examples to a file of its own.",
+        )
+
+
+def _iter_json_lines(path: Path, reason: str) -> Iterator[RawRecord]:
+    first = True
     with _open_text(path) as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -212,8 +245,11 @@ def _iter_json_lines(path: Path) -> Iterator[RawRecord]:
             try:
                 obj = json.loads(raw)
             except json.JSONDecodeError as err:
+                if first:
+                    _refuse_one_object(path, reason)
                 yield RawRecord(lineno, None, f"expected a JSON object (invalid JSON: {err.msg})")
                 continue
+            first = False
             if not isinstance(obj, dict):
                 yield RawRecord(lineno, None, f"expected a JSON object, got {type(obj).__name__}")
                 continue
@@ -251,14 +287,14 @@ def _guarded(path: Path, records: Iterator[RawRecord]) -> Generator[RawRecord, N
         raise _unreadable(path, err) from None
 
 
-def read_records(path: Path) -> tuple[str, Generator[RawRecord, None, None]]:
-    """The detected container format and an iterator over the file's records."""
+def read_records(path: Path) -> tuple[str, str, Generator[RawRecord, None, None]]:
+    """The detected container format, why it was assumed, and an iterator over the records."""
     try:
-        fmt = detect_format(path)
+        fmt, reason = detect_format(path)
     except UNREADABLE as err:
         raise _unreadable(path, err) from None
-    records = _iter_json_list(path) if fmt == JSON_LIST else _iter_json_lines(path)
-    return fmt, _guarded(path, records)
+    records = _iter_json_list(path) if fmt == JSON_LIST else _iter_json_lines(path, reason)
+    return fmt, reason, _guarded(path, records)
 
 
 # --------------------------------------------------------------------------- pages
@@ -372,11 +408,20 @@ def make_task(example: Example, *, source: str, split: str) -> Task:
 class _Tally:
     """Running counts of one import, turned into ``meta`` at the end."""
 
+    fmt: str
+    reason: str  # why ``fmt`` was assumed
     records: int = 0
     skipped_lines: list[int] = field(default_factory=list)
     excluded: Counter[str] = field(default_factory=Counter)
+    dropped_aliases: Counter[str] = field(
+        default_factory=lambda: Counter(dict.fromkeys((EMPTY, SINGLE_LETTER, STOPWORD), 0))
+    )
+    first_dropped: list[dict[str, str]] = field(default_factory=list)
     seen_ids: dict[str, int] = field(default_factory=dict)
-    unit: str = "line"
+
+    @property
+    def unit(self) -> str:
+        return "example" if self.fmt == JSON_LIST else "line"
 
 
 def _parse(raw: RawRecord, parse: Parser, tally: _Tally) -> Example | Excluded:
@@ -397,14 +442,30 @@ def _parse(raw: RawRecord, parse: Parser, tally: _Tally) -> Example | Excluded:
     return outcome
 
 
-def _error(path: Path, fmt: str, line: int, message: str) -> CorpusFormatError:
-    if fmt == JSON_LIST:
+def _drop_weak_aliases(example: Example, tally: _Tally) -> Example:
+    """The example without aliases that would reward a guess (see ``answers.weak_alias``)."""
+    kept = []
+    for alias in example.aliases:
+        why = weak_alias(alias)
+        if why is None:
+            kept.append(alias)
+            continue
+        tally.dropped_aliases[why] += 1
+        if len(tally.first_dropped) < MAX_DROPPED_ALIASES_IN_META:
+            tally.first_dropped.append({"task": example.id, "alias": alias, "why": why})
+    return replace(example, aliases=tuple(kept))
+
+
+def _error(path: Path, tally: _Tally, line: int, message: str) -> CorpusFormatError:
+    if tally.fmt == JSON_LIST:
         message = f"example {line} of the JSON list: {message}"
+    elif tally.records == 1:  # the first record: perhaps the file is not JSON Lines at all
+        message = f"{message} (read as JSON Lines because {tally.reason})"
     return CorpusFormatError(path, line, message)
 
 
 def _accept(
-    raw: RawRecord, parse: Parser, tally: _Tally, *, path: Path, fmt: str, skip_bad: bool
+    raw: RawRecord, parse: Parser, tally: _Tally, *, path: Path, skip_bad: bool
 ) -> Example | None:
     """The example of one record, or ``None`` when it is skipped (bad) or excluded (by design)."""
     tally.records += 1
@@ -412,14 +473,14 @@ def _accept(
         outcome = _parse(raw, parse, tally)
     except BadRecord as err:
         if not skip_bad:
-            raise _error(path, fmt, raw.line, str(err)) from None
+            raise _error(path, tally, raw.line, str(err)) from None
         tally.skipped_lines.append(raw.line)
         return None
     if isinstance(outcome, Excluded):
         tally.excluded[outcome.reason] += 1
         return None
     tally.seen_ids[outcome.id] = raw.line
-    return outcome
+    return _drop_weak_aliases(outcome, tally)
 
 
 def run_import(
@@ -439,31 +500,32 @@ def run_import(
     if split not in SPLITS:
         raise ValueError(f"Expected a split among {SPLITS}, got {split!r}.")
     path = Path(path)
-    fmt, records = read_records(path)
+    fmt, reason, records = read_records(path)
     collector, tasks = PageCollector(), []
-    tally = _Tally(unit="example" if fmt == JSON_LIST else "line")
+    tally = _Tally(fmt, reason)
     tally.excluded.update(dict.fromkeys(exclusion_reasons, 0))
     with closing(records):  # closes the file at once, even when a bad record raises
         for raw in records:
-            example = _accept(raw, parse, tally, path=path, fmt=fmt, skip_bad=skip_bad)
+            example = _accept(raw, parse, tally, path=path, skip_bad=skip_bad)
             if example is not None:
                 for title, text in example.paragraphs:
                     collector.add(title, text)
                 tasks.append(make_task(example, source=kind, split=split))
     pages = collector.pages()
-    meta = _meta(path, kind, fmt, split, tally, pages=len(pages), tasks=len(tasks))
+    meta = _meta(path, kind, split, tally, pages=len(pages), tasks=len(tasks))
     meta["counts"]["paragraphs"] = collector.paragraph_count
     return ImportResult(pages=pages, tasks=tasks, skipped=len(tally.skipped_lines), meta=meta)
 
 
 def _meta(
-    path: Path, kind: str, fmt: str, split: str, tally: _Tally, *, pages: int, tasks: int
+    path: Path, kind: str, split: str, tally: _Tally, *, pages: int, tasks: int
 ) -> dict[str, Any]:
     return {
         "source": kind,
         "source_file": os.fspath(path),
-        "format": fmt,
-        "line_unit": "example index (1-based)" if fmt == JSON_LIST else "line (1-based)",
+        "format": tally.fmt,
+        "format_reason": tally.reason,
+        "line_unit": "example index (1-based)" if tally.fmt == JSON_LIST else "line (1-based)",
         "split": split,
         "counts": {
             "records": tally.records,
@@ -471,6 +533,8 @@ def _meta(
             "pages": pages,
             "skipped": len(tally.skipped_lines),
             "excluded": dict(sorted(tally.excluded.items())),
+            "dropped_aliases": dict(sorted(tally.dropped_aliases.items())),
         },
         "skipped_lines": tally.skipped_lines[:MAX_SKIPPED_LINES_IN_META],
+        "dropped_aliases": tally.first_dropped,
     }

@@ -11,7 +11,8 @@ Record (JSON Lines): ``{"id", "question", "answer", "answer_aliases": [...],
 * Gold titles follow the decomposition: the paragraph each step points to via
   ``paragraph_support_idx``, in step order; supporting paragraphs no step points to come
   after. Hops = difficulty = the number of decomposition steps.
-* Aliases are ``answer_aliases`` without duplicates or the answer itself (absent = none).
+* Aliases are ``answer_aliases`` without duplicates or the answer itself (absent = none),
+  and without those that normalize to a stopword, one letter or nothing (see ``common``).
 """
 
 from __future__ import annotations
