@@ -8,8 +8,12 @@ action grammar and, when it has a tokenizer, returns the canonical tokenization 
 their trajectories must equal the chat template of the final conversation token for token.
 
 * :class:`OraclePolicy` replays the gold actions of the task, one a turn; its first turn
-  carries a short plan. The task is found from the question in the conversation among the
-  tasks given to :meth:`OraclePolicy.bind_tasks` (an oracle is privileged by design).
+  carries a short plan (:func:`honest_plan`: it names only the question's entities). The
+  task is found from the question in the conversation among the tasks given to
+  :meth:`OraclePolicy.bind_tasks` (an oracle is privileged by design; the bundled gold
+  paths are causally honest, see :mod:`wiki_corpus.honesty`).
+* :class:`RecoveryPolicy` is the oracle with one failed visit (``page_not_found``) and
+  its recovery, a demonstration for supervised training.
 * :class:`NaivePolicy` searches the question, reads the top result and answers with its
   title: a floor that any learning agent should beat.
 * :class:`RandomPolicy` searches random words, visits random links and answers at random.
