@@ -20,6 +20,9 @@ entity is described by three or more constraints``, capped at 5.
 The gold path is a search for the starting entity (its name, or the constraint words),
 then one visit per gold page in hop order (preceded by a search for the page's name when
 the previous page does not link to it), then the answer.
+This path is drawn from the world, with hindsight; :func:`wiki_corpus.generate.make_honest`
+then checks it against the environment's search and visit responses and makes it causally
+honest (or replaces the task), see :mod:`wiki_corpus.honesty`.
 """
 
 from __future__ import annotations

@@ -91,10 +91,21 @@ def _format_validation(validation: dict[str, Any] | None) -> str:
         return "Validation: not recorded for this corpus"
     rejected = validation.get("rejected", {})
     reasons = ", ".join(f"{k} {v:,}" for k, v in rejected.items()) or "none"
-    return (
+    line = (
         f"Validation: {validation.get('generated', 0):,} candidates generated, "
         f"{validation.get('kept', 0):,} kept, {sum(rejected.values()):,} rejected ({reasons})"
     )
+    return line + "\n" + _format_honesty(validation.get("honesty"))
+
+
+def _format_honesty(honesty: dict[str, Any] | str | None) -> str:
+    """One line per split: gold paths honest as drawn, fixed, and tasks replaced."""
+    if not isinstance(honesty, dict):
+        return f"Honest gold paths: {honesty or 'not recorded'}"
+    lines = ["Honest gold paths (as drawn / fixed / task replaced):"]
+    for split, c in honesty.get("splits", {}).items():
+        lines.append(f"  {split:<6} {c['honest']:>6,} {c['fixed']:>6,} {c['replaced']:>6,}")
+    return "\n".join(lines)
 
 
 def _format_import(counts: dict[str, Any]) -> str:

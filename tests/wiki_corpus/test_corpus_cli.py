@@ -36,7 +36,9 @@ def test_generate_writes_a_loadable_corpus_with_its_command(small_corpus) -> Non
     assert "--train 20 --dev 5 --test 5" in command
 
 
-def test_generate_checks_honesty_and_keeps_a_shipped_index(small_corpus, tmp_path, monkeypatch):
+def test_generate_checks_honesty_and_keeps_a_shipped_index(
+    small_corpus, tmp_path, monkeypatch, capsys
+):
     out = tmp_path / "honest"
     (out / "index").mkdir(parents=True)
     (out / "index" / "manifest.json").write_text("{}")
@@ -49,7 +51,10 @@ def test_generate_checks_honesty_and_keeps_a_shipped_index(small_corpus, tmp_pat
     meta = load(out).meta
     assert "--no-honesty-check" not in meta["command"]
     assert set(meta["validation"]["honesty"]["splits"]) == {"train", "dev", "test"}
+    assert "Honest gold paths (as drawn / fixed / task replaced):" in capsys.readouterr().out
     assert load(small_corpus).meta["validation"]["honesty"] == "not checked"
+    assert main(["stats", str(small_corpus)]) == 0
+    assert "Honest gold paths: not checked" in capsys.readouterr().out
 
 
 def test_generate_again_is_byte_identical(small_corpus) -> None:
