@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from webanchor_env.index import Hit
+if TYPE_CHECKING:
+    from webanchor_env.index import Hit  # FAISS loads with the backend, not on import
 
 SEARCH_MODES = ("dense", "bm25", "hybrid")
 DEFAULT_SEARCH_MODE = "dense"
