@@ -26,6 +26,7 @@ answer becomes ``{"name": "answer", ...}``) when the prefill opens a tool call.
 
 from __future__ import annotations
 
+import enum
 import json
 import random
 import re
@@ -297,14 +298,37 @@ def _its(goal: str, subject: str) -> str:
     return pattern.sub(r"its \1", goal, count=1)
 
 
+class PlanStyle(enum.Enum):
+    """How the oracle words its plan."""
+
+    HONEST = "honest"
+    """:func:`honest_plan`: only the question's entities (demonstrations to learn from)."""
+    GOLD = "gold"
+    """:func:`gold_plan`: every gold page by name, with hindsight (a plan that a literal
+    follower can carry out, e.g. :class:`agents.rubrics.labels.PlanFollowerPolicy`)."""
+
+
 class OraclePolicy(ScriptedPolicy):
-    """Replays the gold path: gold action k at turn k, an honest plan in the first turn."""
+    """Replays the gold path: gold action k at turn k, a plan in the first turn."""
 
     def __init__(
-        self, tasks: Iterable[Task] = (), tokenizer: Any = None, *, end_with_eos: bool = False
+        self,
+        tasks: Iterable[Task] = (),
+        tokenizer: Any = None,
+        *,
+        end_with_eos: bool = False,
+        plan_style: PlanStyle = PlanStyle.HONEST,
     ) -> None:
         super().__init__(tokenizer, end_with_eos=end_with_eos)
         self.book = TaskBook(tasks)
+        self.plan_style = plan_style
+
+    def plan(self, task: Task) -> str:
+        """The first turn's plan for ``task``, in :attr:`plan_style`."""
+        actions = self.gold_actions(task)
+        if self.plan_style is PlanStyle.GOLD:
+            return gold_plan(actions)
+        return honest_plan(task.question, actions)
 
     def bind_tasks(self, tasks: Iterable[Task]) -> OraclePolicy:
         """Make these tasks known (the oracle reads their gold actions)."""
@@ -323,7 +347,7 @@ class OraclePolicy(ScriptedPolicy):
         actions = self.gold_actions(task)
         turn = turn_index(request.messages)
         action = actions[min(turn, len(actions) - 1)]
-        return Move(action, honest_plan(task.question, actions) if turn == 0 else None)
+        return Move(action, self.plan(task) if turn == 0 else None)
 
 
 class RecoveryPolicy(OraclePolicy):
@@ -350,8 +374,7 @@ class RecoveryPolicy(OraclePolicy):
         if at is not None:
             actions.insert(at, invented_visit(actions[at]))
         action = actions[min(turn, len(actions) - 1)]
-        plan = honest_plan(task.question, self.gold_actions(task)) if turn == 0 else None
-        return Move(action, plan)
+        return Move(action, self.plan(task) if turn == 0 else None)
 
 
 def invented_visit(visit: Mapping[str, Any]) -> dict[str, Any]:

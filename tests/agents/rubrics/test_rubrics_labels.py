@@ -27,7 +27,7 @@ from agents.rubrics.labels import (
     save_plans,
     steps_done,
 )
-from agents.scripted import OraclePolicy, gold_plan
+from agents.scripted import OraclePolicy, PlanStyle, gold_plan
 from wiki_corpus.schema import Gold, Task
 
 PLANS = [
@@ -93,7 +93,7 @@ TASK = Task(
 
 
 def test_plan_steps_read_the_oracle_plan_and_free_text():
-    first = OraclePolicy([TASK]).move(request([]))
+    first = OraclePolicy([TASK], plan_style=PlanStyle.GOLD).move(request([]))
     steps = plan_steps(first.text())
     assert [s["name"] for s in steps] == ["search", "visit", "visit"]
     assert steps[1]["arguments"]["url"] == ["https://wiki.local/wiki/Lumen_Tower"]
@@ -151,7 +151,7 @@ def request(turns, observations=(), seed=None):
 
 def test_follower_does_what_the_plan_says_and_answers_only_with_evidence():
     follower = PlanFollowerPolicy([TASK])
-    first = OraclePolicy([TASK]).move(request([])).text()
+    first = OraclePolicy([TASK], plan_style=PlanStyle.GOLD).move(request([])).text()
     move = follower.move(request([first]))
     assert move.action["name"] == "visit" and move.action["arguments"]["url"] == [
         "https://wiki.local/wiki/Lumen_Tower"
@@ -172,7 +172,7 @@ def test_follower_does_what_the_plan_says_and_answers_only_with_evidence():
 
 def test_follower_slips_reproducibly():
     follower = PlanFollowerPolicy([TASK], slip=0.5)
-    first = OraclePolicy([TASK]).move(request([])).text()
+    first = OraclePolicy([TASK], plan_style=PlanStyle.GOLD).move(request([])).text()
     targets = {
         seed: follower.move(request([first], seed=seed)).action["arguments"]["url"][0]
         for seed in range(20)
@@ -324,7 +324,7 @@ def test_follower_outcomes_on_a_real_environment(make_env, tasks):
     """Fixed plans on the small wiki of tests/agents/conftest.py: the gold plan reaches the
     answer, a plan about the wrong entity does not."""
     task = next(t for t in tasks if t.id == "q-1")
-    gold = OraclePolicy(tasks).move(request_for(task)).text()
+    gold = OraclePolicy(tasks, plan_style=PlanStyle.GOLD).move(request_for(task)).text()
     wrong = (
         "<plan>1. Search for Glasswing Bridge. 2. Read Glasswing Bridge. 3. Answer.</plan>\n"
         '<tool_call>{"name": "search", "arguments": {"query": ["Glasswing Bridge"]}}</tool_call>'
