@@ -18,10 +18,32 @@ from typing import Any
 
 from gymnasium.error import ResetNeeded
 
+from webanchor_env.actions import TOOL_SCHEMAS
 from webanchor_env.env import WikiEnv
 from wiki_corpus.schema import Task
 
 _OPEN, _CLOSE = "<tool_response>\n", "\n</tool_response>"
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "answer",
+        "description": "Give the final answer to the question; this ends the episode.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "answer": {"type": "string", "description": "The answer, as short as possible."}
+            },
+            "required": ["answer"],
+        },
+    },
+}
+"""The answer as a tool, for frameworks whose agents end episodes with a tool call."""
+
+
+def tool_schemas() -> list[dict[str, Any]]:
+    """OpenAI-style function schemas of the tools: the environment's search and visit
+    (:data:`webanchor_env.actions.TOOL_SCHEMAS`) and :data:`ANSWER_SCHEMA`."""
+    return [*TOOL_SCHEMAS, ANSWER_SCHEMA]
 
 
 def require(module: str, extra: str, package: str | None = None) -> ModuleType:

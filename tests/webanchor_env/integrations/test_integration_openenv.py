@@ -5,8 +5,6 @@ disappears mid-episode (closed socket, or a silent one) does not keep its sessio
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -14,7 +12,7 @@ import pytest
 
 pytest.importorskip("openenv.core", reason="needs openenv-core (pip install 'webanchor[openenv]')")
 
-import uvicorn  # noqa: E402
+from served_app import Served  # noqa: E402
 
 from webanchor_env.integrations.openenv import (  # noqa: E402
     TESTED_VERSIONS,
@@ -27,30 +25,6 @@ from wiki_corpus import load  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TASKS = load("default").tasks_in("dev")[:8]
-
-
-class Served:
-    """A uvicorn server in a thread on a free loopback port; stops when the test ends."""
-
-    def __init__(self, app) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the OpenEnv server did not start in 30 s"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
