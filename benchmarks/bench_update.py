@@ -19,14 +19,22 @@ on precomputed log-probs with a backward through them only. The target: overhead
 of ``update``. Prints a markdown table and appends it to
 benchmarks/RESULTS.md with the machine, date and command (``--no-append``: print only).
 
+``--memory`` measures peak memory instead: the peak resident set size (``ru_maxrss``) of a
+fresh process that loads the model (float32, all weights trained, AdamW) and takes one SFT
+step on a micro-batch of gold-trajectory-shaped sequences, or one GRPO update on the batch
+above; the RSS after loading is given beside it.
+
     python benchmarks/bench_update.py                # tiny model and SmolLM2
     python benchmarks/bench_update.py --models tiny --repeats 5
+    python benchmarks/bench_update.py --memory --models smollm2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -168,6 +176,76 @@ def measure(name: str, model, vocab: int, args: argparse.Namespace) -> dict[str,
     }
 
 
+def sft_trajectories(vocab: int, num: int, length: int, trained: int) -> list[Trajectory]:
+    """``num`` sequences shaped like a gold 1-hop trajectory as SFT sees it: ``length``
+    tokens of which ``trained`` (the plan and three actions) are the policy's."""
+    gen = torch.Generator().manual_seed(1)
+    turn = trained // 4
+    layout = [(-1, length - 4 * turn - 3 * 200)]
+    for k in range(4):
+        layout += [(k, turn)] + ([(-1, 200)] if k < 3 else [])
+    steps = [s for s, n in layout for _ in range(n)]
+    mask = tuple(int(s >= 0) for s in steps)
+    out = []
+    for i in range(num):
+        ids = tuple(torch.randint(3, vocab, (len(steps),), generator=gen).tolist())
+        out.append(Trajectory("t", i, 0, ids, None, mask, tuple(steps), 1.0))
+    return out
+
+
+def memory_job(job: str, name: str, args: argparse.Namespace) -> dict[str, object]:
+    """Load the model, take one SFT step or one GRPO update, report peak RSS (run alone in a
+    fresh process: the peak is the process's)."""
+    from agents.train.batch import pad_trajectories
+    from agents.train.memory import checkpoint_activations, peak_rss_gib
+    from agents.train.sft import sft_loss
+
+    model, vocab = load(name)
+    if args.gradient_checkpointing:
+        checkpoint_activations(model)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-7)
+    loaded = peak_rss_gib()
+    if job == "sft":
+        data = sft_trajectories(vocab, args.micro, args.sft_length, args.sft_trained)
+        ids, attention, _, action, _ = pad_trajectories(data, 0)
+        sft_loss(model, ids, attention, action).backward()
+        optimizer_step(model, optimizer)
+        shape = f"{args.micro}x{args.sft_length} ({args.sft_trained} trained each)"
+    else:
+        trajectories = synthetic_trajectories(vocab, args.sequences, args.length, args.group)
+        settings = UpdateSettings(optimizer_steps=1, micro_batch_size=args.micro)
+        batch = build(trajectories)
+        grpo_update(model, optimizer, None, batch, settings, torch.Generator().manual_seed(0))
+        shape = f"{args.sequences}x{args.length} (micro-batch {args.micro})"
+    return {
+        "model": name,
+        "job": job,
+        "batch": shape,
+        "checkpointing": "yes" if args.gradient_checkpointing else "no",
+        "RSS after load GiB": loaded,
+        "peak RSS GiB": peak_rss_gib(),
+    }
+
+
+def measure_memory(args: argparse.Namespace) -> list[dict[str, object]]:
+    """Each (model, job) in a fresh process, so that each peak is that job's alone."""
+    rows = []
+    for name in args.models:
+        for job in ("sft", "grpo"):
+            command = [sys.executable, __file__, "--memory-job", job, "--models", name]
+            command += ["--micro", str(args.micro), "--sequences", str(args.sequences)]
+            command += ["--length", str(args.length), "--group", str(args.group)]
+            command += ["--sft-length", str(args.sft_length)]
+            command += ["--sft-trained", str(args.sft_trained)]
+            if not args.gradient_checkpointing:
+                command.append("--no-gradient-checkpointing")
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(table(rows[-1:]), flush=True)
+    return rows
+
+
 def load(name: str):
     from agents.testing import smollm2_tokenizer, tiny_causal_lm
 
@@ -211,8 +289,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--group", type=int, default=4, help="G: samples per question")
     parser.add_argument("--micro", type=int, default=4, help="sequences per forward pass")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory", action="store_true", help="measure peak RSS instead")
+    parser.add_argument("--sft-length", type=int, default=1600, help="tokens per SFT sequence")
+    parser.add_argument("--sft-trained", type=int, default=170, help="trained tokens of each")
+    parser.add_argument(
+        "--gradient-checkpointing",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --memory: recompute layer activations in the backward, as the trainer does",
+    )
+    parser.add_argument("--memory-job", choices=("sft", "grpo"), help=argparse.SUPPRESS)
     add_no_append(parser, "--no-save")  # the old name
     args = parser.parse_args(argv)
+    if args.memory_job:  # the child process of --memory
+        print(json.dumps(memory_job(args.memory_job, args.models[0], args)))
+        return
+    if args.memory:
+        text = table(measure_memory(args))
+        print("\n" + text)
+        if not args.no_append:
+            note = (
+                f"One SFT step (micro-batch of {args.micro}) and one GRPO update "
+                "(FirstStep mask, one optimizer step), float32, all weights trained with "
+                f"AdamW; each in a fresh process; torch {torch.__version__}. Peak RSS is "
+                "`ru_maxrss`: the whole process (Python, torch, model, optimizer state)."
+            )
+            append_section("Peak memory of an SFT step and a GRPO update", f"{note}\n\n{text}")
+        return
     rows = []
     for name in args.models:
         model, vocab = load(name)

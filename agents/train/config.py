@@ -162,6 +162,8 @@ class TrainConfig:
     """LoRA scaling alpha."""
     logprob_chunk_size: int = 1024
     """Positions per log-softmax chunk (lower it when memory is short)."""
+    gradient_checkpointing: bool = True
+    """Recompute each layer's activations in the backward instead of keeping them (less memory, about a third more compute)."""
     plan_reward: PlanReward = PlanReward.RUBRIC
     """Stage-1 reward of anchor-grpo: rubric (six-dimension plan rubric) or naive (one overall rating)."""
     rubric: str = ""

@@ -90,9 +90,12 @@ def without_turn(trajectory: Trajectory, turn: int) -> Trajectory:
     return replace(trajectory, action_mask=mask, logprobs=logprobs)
 
 
-def sft_loss(model: nn.Module, ids: Tensor, attention: Tensor, mask: Tensor) -> Tensor:
-    """Mean negative log-likelihood of the tokens in ``mask [B, T]``."""
-    logp = token_logprobs(model, ids, attention, mask)[0]  # [B, T]
+def sft_loss(
+    model: nn.Module, ids: Tensor, attention: Tensor, mask: Tensor, chunk_size: int = 1024
+) -> Tensor:
+    """Mean negative log-likelihood of the tokens in ``mask [B, T]``; logits only at the
+    positions that predict them (:func:`agents.train.logprobs.token_logprobs`)."""
+    logp = token_logprobs(model, ids, attention, mask, chunk_size=chunk_size).logp  # [B, T]
     return -masked_mean(logp, mask)
 
 
@@ -126,7 +129,8 @@ def sft_step(run: Run, data: Sequence[Trajectory], step: int, per_epoch: int) ->
     tokens = action.sum().float()
     total = float(run.comm.all_sum(tokens.reshape(1)).item())
     weight = float(tokens) * run.world / total if total > 0 else 0.0
-    loss = sft_loss(run.model, ids.to(device), attention.to(device), action.to(device))
+    batch = (ids.to(device), attention.to(device), action.to(device))
+    loss = sft_loss(run.model, *batch, chunk_size=c.logprob_chunk_size)
     run.comm.backward(loss * weight)
     norm = clip_gradients(run.model, c.max_grad_norm)
     run.optimizer.step()

@@ -50,6 +50,7 @@ from agents.train.checkpoint import (
 from agents.train.config import Algo, Precision, TrainConfig
 from agents.train.logging import CURVES_FILE, MetricsLogger, Tally, means, plot_curves
 from agents.train.logprobs import sequence_logprobs
+from agents.train.memory import checkpoint_activations
 from agents.train.update import Collectives, UpdateSettings, UpdateStats, filler_batch, grpo_update
 from agents.trajectory import Trajectory
 
@@ -211,6 +212,8 @@ def setup_run(config: TrainConfig, lr: float, needs_initial: bool) -> Run:
     model, tokenizer = load_initial_model(config, accelerator.device)
     initial = _frozen_copy(model) if needs_initial else None
     model = with_lora(model, config)
+    if config.gradient_checkpointing:
+        checkpoint_activations(model)
     model.train()
     optimizer, scheduler = make_optimizer(model, lr, config.weight_decay, config.warmup_steps)
     model, optimizer = accelerator.prepare(model, optimizer)

@@ -33,7 +33,7 @@ from agents.grpo import (
     sequence_has_tokens,
 )
 from agents.train.batch import TrainBatch
-from agents.train.logprobs import masked_entropy, token_logprobs
+from agents.train.logprobs import by_length, masked_entropy, token_logprobs
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,15 @@ def _micro_step(
 ) -> tuple[Tensor, dict[str, float]]:
     """Forward one micro-batch; return its weighted loss (to backward) and its stats."""
     mask = micro.loss_mask
-    logp, logits, positions = token_logprobs(
+    selected = token_logprobs(
         model,
         micro.input_ids,
         micro.attention_mask,
         mask,
         settings.temperature,
         settings.chunk_size,
-    )  # [b, T], [b, K, V], [K]: logits only where a selected token is predicted
+    )  # logits only where a selected token is predicted, row by row
+    logp = selected.logp  # [b, T]
     parts = policy_loss(logp, micro, settings)
     loss = aggregate(parts.per_token, mask, settings.aggregation, settings.fixed_length)
     eps = (settings.eps_low, settings.eps_high)
@@ -148,14 +149,15 @@ def _micro_step(
         "ref_kl": float(parts.ref_kl.detach()[mask].mean()) if settings.kl.enabled else 0.0,
     }
     if entropy:  # full-vocabulary softmaxes: only where asked, on a bounded sample of rows
-        rows = (logits.detach(), mask, settings.temperature, positions, ENTROPY_ROWS)
-        stats["entropy"] = float(masked_entropy(*rows))
+        stats["entropy"] = float(masked_entropy(selected, settings.temperature, ENTROPY_ROWS))
     return loss * weight, stats
 
 
 def micro_batches(batch: TrainBatch, rows: Tensor, size: int) -> list[TrainBatch]:
-    """``batch``'s rows ``rows`` in pieces of at most ``size`` sequences."""
-    return [batch.select(chunk) for chunk in torch.split(rows, size) if chunk.numel()]
+    """``batch``'s rows ``rows`` in pieces of at most ``size`` sequences, packed by length
+    (longest first), each trimmed to its longest row."""
+    groups = by_length(batch.attention_mask[rows], size)
+    return [batch.select(rows[group]) for group in groups if group.numel()]
 
 
 def filler_batch(pad_id: int = 0) -> TrainBatch:

@@ -14,10 +14,12 @@ from agents.train.batch import TrainBatch, collate
 from agents.train.logprobs import (
     forward_logits,
     gather_logprobs,
+    masked_entropy,
+    output_head,
     sequence_logprobs,
     token_logprobs,
 )
-from agents.train.update import UpdateSettings, grpo_update, policy_loss
+from agents.train.update import UpdateSettings, grpo_update, micro_batches, policy_loss
 
 VOCAB = 48
 
@@ -176,14 +178,63 @@ def test_logits_only_where_needed_give_the_same_logprobs_and_gradients():
     full = gather_logprobs(
         forward_logits(model, batch.input_ids, batch.attention_mask), batch.input_ids
     )
-    kept, logits, positions = token_logprobs(
-        model, batch.input_ids, batch.attention_mask, mask, chunk_size=2
-    )
-    assert logits.shape[1] == positions.numel() < batch.input_ids.shape[1] - 1
-    torch.testing.assert_close(kept[mask], full[mask])
-    elsewhere = torch.ones(mask.shape[1], dtype=torch.bool)
-    elsewhere[positions + 1] = False  # columns no row of the batch needs
-    assert torch.all(kept[:, elsewhere] == 0)
+    (full * mask).sum().backward()
+    want = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    kept = token_logprobs(model, batch.input_ids, batch.attention_mask, mask, chunk_size=2)
+    assert kept.states.shape == (int(mask.sum()), model.config.hidden_size)  # per row, not union
+    torch.testing.assert_close(kept.logp[mask], full[mask])
+    assert torch.all(kept.logp[~mask] == 0)
+    (kept.logp * mask).sum().backward()
+    for got, expected in zip([p.grad for p in model.parameters()], want):
+        torch.testing.assert_close(got, expected)
+
+
+def test_the_vocabulary_projection_sees_only_the_selected_positions_in_chunks():
+    model = tiny_model()
+    batch = make_batch(model, FirstStep(), [1.0, -0.5, 0.7])
+    mask = batch.loss_mask
+    shapes = []
+    head = model.get_output_embeddings()
+    handle = head.register_forward_hook(lambda m, i, out: shapes.append(tuple(out.shape)))
+    token_logprobs(model, batch.input_ids, batch.attention_mask, mask, chunk_size=3)
+    handle.remove()
+    projected = [s for s in shapes if s[-1] == VOCAB]  # the bypassed call returns hidden states
+    assert sum(s[0] for s in projected) == int(mask.sum()) and max(s[0] for s in projected) <= 3
+    assert "forward" not in head.__dict__  # the head is itself again
+
+
+def test_models_that_change_logits_after_the_head_take_the_full_logits_path():
+    model = tiny_model()
+    batch = make_batch(model, AllSteps(), [1.0, -0.5, 0.7])
+    direct = token_logprobs(model, batch.input_ids, batch.attention_mask, batch.loss_mask)
+    model.config.final_logit_softcapping = 30.0  # Llama ignores it; the path must not
+    assert output_head(model) is None
+    full = token_logprobs(model, batch.input_ids, batch.attention_mask, batch.loss_mask)
+    assert full.states.shape[-1] == VOCAB
+    torch.testing.assert_close(full.logp, direct.logp)
+    assert float(masked_entropy(full)) == pytest.approx(float(masked_entropy(direct)), rel=1e-5)
+
+
+def test_micro_batches_are_packed_by_length_and_trimmed():
+    model = tiny_model()
+    layouts = [[(-1, 2), (0, 2)], LAYOUT, [(-1, 3), (0, 3)], [(-1, 5), (0, 6), (-1, 4), (1, 5)]]
+    batch = make_batch(model, AllSteps(), [1.0, -0.5, 0.7, 0.2], layouts)
+    micros = micro_batches(batch, torch.arange(4), 2)
+    assert [m.input_ids.shape for m in micros] == [(2, 20), (2, 6)]
+
+
+def test_sequence_logprobs_in_packed_micro_batches_equal_one_pass():
+    model = tiny_model()
+    layouts = [[(-1, 2), (0, 2)], LAYOUT, [(-1, 3), (0, 3)], [(-1, 5), (0, 6), (-1, 4), (1, 5)]]
+    batch = make_batch(model, AllSteps(), [1.0, -0.5, 0.7, 0.2], layouts)
+    ids, attention, mask = batch.input_ids, batch.attention_mask, batch.loss_mask
+    whole = sequence_logprobs(model, ids, attention, micro_batch_size=4)
+    packed = sequence_logprobs(model, ids, attention, micro_batch_size=2)
+    torch.testing.assert_close(packed[attention.bool()], whole[attention.bool()])
+    masked = sequence_logprobs(model, ids, attention, micro_batch_size=1, mask=mask)
+    torch.testing.assert_close(masked[mask], whole[mask])
+    assert torch.all(masked[~mask] == 0)
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")

@@ -1,0 +1,44 @@
+"""Memory: activation checkpointing leaves the gradients alone; the CLI reports peak RSS."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from agents.train import __main__ as cli
+from agents.train.memory import checkpoint_activations, peak_rss_gib
+from agents.train.trainer import TrainResult
+
+
+def _grads(model: torch.nn.Module, ids: torch.Tensor) -> list[torch.Tensor]:
+    from agents.train.sft import sft_loss
+
+    model.zero_grad()
+    mask = torch.zeros_like(ids, dtype=torch.bool)
+    mask[:, 5:] = True
+    sft_loss(model, ids, torch.ones_like(ids), mask, chunk_size=3).backward()
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    from agents.testing import smollm2_tokenizer, tiny_causal_lm
+
+    model = tiny_causal_lm(smollm2_tokenizer()).train()
+    ids = torch.randint(3, 500, (2, 12), generator=torch.Generator().manual_seed(0))
+    plain = _grads(model, ids)
+    assert checkpoint_activations(model)
+    assert model.model.gradient_checkpointing
+    for got, want in zip(_grads(model, ids), plain):
+        torch.testing.assert_close(got, want)
+    assert not checkpoint_activations(torch.nn.Linear(2, 2))  # not a Hugging Face model
+
+
+def test_the_training_cli_prints_peak_memory_at_the_end(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(cli, "train", lambda config: TrainResult(Path(tmp_path), 3, True))
+    assert cli.main(["--algo", "sft", "--tiny-model"]) == 0
+    out = capsys.readouterr().out
+    assert "Training finished after 3 steps" in out
+    shown = re.search(r"Peak memory: (\d+\.\d\d) GiB resident", out)
+    assert shown and 0 < float(shown.group(1)) <= peak_rss_gib() + 0.01
