@@ -38,13 +38,18 @@ def _as_list(value: object) -> list[object] | None:
     return None
 
 
+_INT_LIMIT = 10**12
+"""Integers are clamped to +/- this, so a huge one never reaches a message or a slice."""
+
+
 def _as_int(value: object, default: int) -> int:
     if isinstance(value, bool):
         return default
     try:
-        return int(value)  # type: ignore[call-overload]
+        number = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError, OverflowError):
         return default
+    return max(-_INT_LIMIT, min(number, _INT_LIMIT))
 
 
 def _plural(n: int, word: str) -> str:

@@ -65,6 +65,18 @@ def test_whole_page_within_budget_has_no_hint(tiny_backend: WikiBackend) -> None
     assert "offset" not in response
 
 
+@pytest.mark.parametrize(
+    "offset",
+    [10**5000, -(10**5000), "9" * 5000, "\u00b2", 1e308],
+    ids=["huge", "huge-negative", "5000-digit-text", "superscript-two", "huge-float"],
+)
+def test_huge_or_odd_offsets_answer_without_raising(tiny_backend: WikiBackend, offset) -> None:
+    """The service hands tools raw JSON values: none may raise (here, in the message's
+    formatting of a 5,000-digit integer)."""
+    response = tiny_backend.visit_text("Tessary", offset=offset)
+    assert response.startswith(("Page: [Tessary]", "The page 'Tessary' is past its end"))
+
+
 def test_offset_past_the_end(tiny_backend: WikiBackend) -> None:
     response = tiny_backend.visit_text("Tessary", offset=10**9)
     assert "is past its end" in response and '"offset": 0' in response
