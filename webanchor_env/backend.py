@@ -57,7 +57,7 @@ from webanchor_env.index import (
 from webanchor_env.passages import Passage, PassageSettings, split_pages
 from webanchor_env.reader import PARSER_VERSION, ParsedPage
 from webanchor_env.retrieval import (
-    DEFAULT_SEARCH_MODE,
+    BACKEND_SEARCH_MODE,
     HybridSearch,
     PageSearch,
     check_search_mode,
@@ -411,18 +411,18 @@ class WikiBackend:
     # ----------------------------------------------------------------- tools
 
     def search(
-        self, queries: str | Sequence[str], top_k: int = 5, *, mode: str = DEFAULT_SEARCH_MODE
+        self, queries: str | Sequence[str], top_k: int = 5, *, mode: str = BACKEND_SEARCH_MODE
     ) -> list[list[Hit]]:
         """Top-k distinct pages per query, by ``mode`` (``"dense"``, ``"bm25"``, ``"hybrid"``)."""
         return self.searcher(mode).search(queries, top_k)
 
     def search_text(
-        self, queries: object, top_k: object = 5, *, mode: str = DEFAULT_SEARCH_MODE
+        self, queries: object, top_k: object = 5, *, mode: str = BACKEND_SEARCH_MODE
     ) -> str:
         """The Search tool's response body for one query or a list (never raises)."""
         return tools.search_text(self.searcher(mode), queries, top_k)  # type: ignore[arg-type]
 
-    def searcher(self, mode: str = DEFAULT_SEARCH_MODE) -> PageSearch:
+    def searcher(self, mode: str = BACKEND_SEARCH_MODE) -> PageSearch:
         """The index that answers searches in ``mode``; the lexical one is opened on first use."""
         if check_search_mode(mode) == "dense":
             return self.index

@@ -241,7 +241,7 @@ class WikiEnv(gym.Env[str, str]):
     import gymnasium as gym
     import webanchor_env
 
-    gym.make("WebAnchor-Wiki-v0", corpus="default", split="train", top_k=5, search_mode="dense",
+    gym.make("WebAnchor-Wiki-v0", corpus="default", split="train", top_k=5, search_mode="hybrid",
              max_search_calls=20, max_visit_calls=20, max_calls_per_turn=5,
              max_items_per_call=5, visit_chars=4000, goal_mode=False,
              max_observation_chars=16000, observation_budget_chars=200000,

@@ -39,7 +39,7 @@ import numpy as np
 
 from webanchor_env import tools
 from webanchor_env.index import Hit
-from webanchor_env.retrieval import DEFAULT_SEARCH_MODE, check_search_mode
+from webanchor_env.retrieval import BACKEND_SEARCH_MODE, check_search_mode
 from wiki_corpus.io import task_from_json
 from wiki_corpus.schema import SPLITS, Task
 
@@ -169,7 +169,7 @@ class RemoteIndex:
     """The index side: ``search`` returns :class:`Hit` lists fetched from ``/search``, ranked
     in one search mode (see :mod:`webanchor_env.retrieval`)."""
 
-    def __init__(self, client: ServiceClient, mode: str = DEFAULT_SEARCH_MODE) -> None:
+    def __init__(self, client: ServiceClient, mode: str = BACKEND_SEARCH_MODE) -> None:
         self.client = client
         self.mode = check_search_mode(mode)
 
@@ -283,13 +283,13 @@ class RemoteSearchBackend:
         return self.client.health()
 
     def search(
-        self, queries: str | Sequence[str], top_k: int = 5, *, mode: str = DEFAULT_SEARCH_MODE
+        self, queries: str | Sequence[str], top_k: int = 5, *, mode: str = BACKEND_SEARCH_MODE
     ) -> list[list[Hit]]:
         """Top-k distinct pages per query, searched by the service (micro-batched there)."""
         return RemoteIndex(self.client, mode).search(queries, top_k)
 
     def search_text(
-        self, queries: object, top_k: object = 5, *, mode: str = DEFAULT_SEARCH_MODE
+        self, queries: object, top_k: object = 5, *, mode: str = BACKEND_SEARCH_MODE
     ) -> str:
         """The Search tool's response body, formatted here from the service's hits."""
         return tools.search_text(RemoteIndex(self.client, mode), queries, top_k)  # type: ignore[arg-type]

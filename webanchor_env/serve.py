@@ -15,7 +15,7 @@ Environments take the address instead of loading their own index::
 Endpoints (JSON in and out):
 
 * ``POST /search`` ``{"queries": [str], "top_k": int, "mode": "dense"|"bm25"|"hybrid"}`` →
-  ``{"results": [[hit, ...], ...]}`` (``mode`` optional: the default search mode).
+  ``{"results": [[hit, ...], ...]}`` (``mode`` optional: ``"dense"``).
   Concurrent requests are **micro-batched**: a worker thread takes the first waiting request,
   gathers whatever else arrives within ``max_wait_ms`` (up to ``max_batch`` queries), and
   answers them all with one call of the backend's search (one encoder call, one FAISS call).
@@ -75,7 +75,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from webanchor_env.retrieval import DEFAULT_SEARCH_MODE, SEARCH_MODES
+from webanchor_env.retrieval import BACKEND_SEARCH_MODE, SEARCH_MODES
 
 if TYPE_CHECKING:
     from webanchor_env.backend import WikiBackend
@@ -229,7 +229,7 @@ class MicroBatcher:
         self._thread.start()
 
     def submit(
-        self, queries: list[str], top_k: int, mode: str = DEFAULT_SEARCH_MODE
+        self, queries: list[str], top_k: int, mode: str = BACKEND_SEARCH_MODE
     ) -> Future[Any]:
         """Queue one piece of at most ``max_batch`` queries; the future resolves to one list of
         hit dicts per query, or (for ``top_k=EMBED``) to the embeddings ``[Q, D]`` of the texts.
@@ -247,7 +247,7 @@ class MicroBatcher:
         return pending.future
 
     async def answer(
-        self, queries: list[str], top_k: int, timeout_s: float, mode: str = DEFAULT_SEARCH_MODE
+        self, queries: list[str], top_k: int, timeout_s: float, mode: str = BACKEND_SEARCH_MODE
     ) -> list[Any]:
         """Every row of one request, asked in pieces of ``max_batch``; a piece is queued only
         once the one before it is answered, so other requests get in between.
@@ -337,7 +337,7 @@ def parse_search(body: dict[str, Any]) -> tuple[list[str], int, str]:
     top_k = body.get("top_k", 5)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 0 <= top_k <= MAX_TOP_K:
         raise BadRequest(f'Expected "top_k" to be an integer in 0..{MAX_TOP_K}, got {top_k!r}.')
-    mode = body.get("mode", DEFAULT_SEARCH_MODE)
+    mode = body.get("mode", BACKEND_SEARCH_MODE)
     if mode not in SEARCH_MODES:
         raise BadRequest(f'Expected "mode" among {SEARCH_MODES}, got {mode!r}.')
     return queries, top_k, mode
@@ -536,7 +536,7 @@ class SearchServer:
         )
 
     async def _batched(
-        self, queries: list[str], top_k: int, mode: str = DEFAULT_SEARCH_MODE
+        self, queries: list[str], top_k: int, mode: str = BACKEND_SEARCH_MODE
     ) -> list[Any]:
         try:
             return await self.batcher.answer(queries, top_k, self.limits.answer_timeout_s, mode)

@@ -44,19 +44,31 @@ def test_reciprocal_rank_fusion_by_hand():
     # 1: 1/61 + 1/62 = .032522; 3: 1/63 + 1/61 = .032266; 2: 1/62 = .016129
     assert [item for item, _ in fused] == [1, 3, 2]
     assert [round(score, 6) for _, score in fused] == [0.032522, 0.032266, 0.016129]
-    assert reciprocal_rank_fusion([[5, 6], [6, 5]]) == [(5, 1 / 61 + 1 / 62), (6, 1 / 62 + 1 / 61)]
+    assert reciprocal_rank_fusion([[5, 6], [6, 5]], k=60) == [
+        (5, 1 / 61 + 1 / 62),
+        (6, 1 / 62 + 1 / 61),
+    ]
 
 
 def test_hybrid_fuses_pages_and_keeps_the_dense_passage():
     dense = _Fixed([_hit(1, 10), _hit(2, 20), _hit(3, 30)])
     lexical = _Fixed([_hit(4, 40), _hit(2, 21)])
-    (hits,) = HybridSearch(dense, lexical, k=60, pool=5).search(["q"], 3)
+    (hits,) = HybridSearch(dense, lexical, k=60, lexical_weight=1, pool=5).search(["q"], 3)
     assert [h.page for h in hits] == [2, 1, 4]  # 2 is in both; 1 ranks 1st in dense, 4 in bm25
     assert [h.rank for h in hits] == [1, 2, 3]
     assert hits[0].passage == 20  # the dense hit's passage when both have the page
     assert hits[2].passage == 40
     assert hits[0].score == pytest.approx(1 / 62 + 1 / 62)
     assert HybridSearch(dense, lexical).search(["q"], 0) == [[]]
+    (weighted,) = HybridSearch(dense, lexical, k=60, lexical_weight=1.5, pool=5).search(["q"], 4)
+    # 2: 1/62 + 1.5/62; 4: 1.5/61; 1: 1/61; 3: 1/63
+    assert [h.page for h in weighted] == [2, 4, 1, 3]
+
+
+def test_weighted_fusion_by_hand():
+    fused = reciprocal_rank_fusion([[1, 2], [2, 1]], k=5, weights=[1.0, 2.0])
+    # 1: 1/6 + 2/7 = .452381; 2: 1/7 + 2/6 = .476190
+    assert [(item, round(score, 6)) for item, score in fused] == [(2, 0.47619), (1, 0.452381)]
 
 
 @pytest.fixture(scope="module")
