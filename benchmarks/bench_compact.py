@@ -12,9 +12,9 @@ corpus:
   the first was linked (URL or title) from an earlier observation, i.e. the path can be
   followed from what the agent saw. Observation size is the mean tool-response tokens per
   trajectory;
-* the gold trajectories as SFT sees them (the oracle in the rollout engine, token-exact) with
-  the compact prompt and observation settings, against ``react-plan-prefill`` with the
-  environment's defaults: total and trained tokens.
+* the demonstrations as SFT sees them (:func:`agents.train.sft.gold_trajectories`,
+  token-exact) with the compact prompt and observation settings, against
+  ``react-plan-prefill`` with the environment's defaults: total and trained tokens.
 
 Prints markdown tables and appends them to benchmarks/RESULTS.md (``--no-append``: print
 only)::
@@ -169,12 +169,13 @@ def trajectory_row(
     from agents.train.sft import gold_trajectories
 
     played = gold_trajectories(tokenizer, make_env_factory(setting), tasks, prompt, "train")
+    hops = {t.id: t.hops for t in tasks}
     lengths = [len(t.token_ids) for t in played]
-    one_hop = [len(t.token_ids) for t, task in zip(played, tasks) if task.hops == 1]
+    one_hop = [len(t.token_ids) for t in played if hops[t.task_id] == 1]
     return {
         "prompt": prompt,
         "setting": setting.label(),
-        "solved": f"{len(played)} of {len(tasks)}",
+        "demonstrations": len(played),
         "tokens mean": statistics.fmean(lengths) if lengths else 0.0,
         "tokens max": max(lengths, default=0),
         "1-hop mean": statistics.fmean(one_hop) if one_hop else 0.0,
@@ -185,13 +186,13 @@ def trajectory_row(
 
 def trajectory_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
-        "| prompt | setting | solved | tokens: mean | max | 1-hop mean | over 2,048 "
+        "| prompt | setting | demonstrations | tokens: mean | max | 1-hop mean | over 2,048 "
         "| trained tokens: mean |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['prompt']} | {r['setting']} | {r['solved']} | {r['tokens mean']:.0f} "
+            f"| {r['prompt']} | {r['setting']} | {r['demonstrations']} | {r['tokens mean']:.0f} "
             f"| {r['tokens max']} | {r['1-hop mean']:.0f} | {r['over 2048']} "
             f"| {r['trained mean']:.0f} |"
         )
@@ -251,7 +252,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"Observations: gold actions of {len(train)} train tasks replayed (answer not sent); "
             "'answer seen' is the environment's privileged `answer_seen`, 'path linked' means "
             "every gold page visited after the first was named (URL or title) in an earlier "
-            f"observation. Trajectories: the oracle on {len(few)} train tasks, token-exact.\n\n"
+            f"observation. Trajectories: the SFT demonstrations of {len(few)} train tasks "
+            "(`agents.train.sft.gold_trajectories`: every gold path, plus a recovery "
+            "demonstration for one task in four), token-exact.\n\n"
             f"{prompts}\n\n{observations}\n\n{trajectories}"
         )
         append_section("Compact prompt and observation sizes", body, load_at_start=load)
