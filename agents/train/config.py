@@ -160,8 +160,8 @@ class TrainConfig:
     """Train LoRA adapters of this rank through PEFT (0: train all weights)."""
     lora_alpha: int = 16
     """LoRA scaling alpha."""
-    logprob_chunk_size: int = 1024
-    """Positions per log-softmax chunk (lower it when memory is short)."""
+    logprob_chunk_size: int = 256
+    """Selected tokens per vocabulary projection and log-softmax chunk (lower it when memory is short)."""
     gradient_checkpointing: bool = True
     """Recompute each layer's activations in the backward instead of keeping them (less memory, about a third more compute)."""
     plan_reward: PlanReward = PlanReward.RUBRIC

@@ -32,6 +32,10 @@ from torch.utils.checkpoint import checkpoint
 
 from agents.grpo import entropy_from_logits
 
+CHUNK_SIZE = 256
+"""Selected tokens projected to the vocabulary at once: a [256, 49152] float32 block of
+SmolLM2 logits is 50 MB."""
+
 LOGIT_POSTPROCESSING = ("final_logit_softcapping", "logit_scale")
 """Config fields of models whose logits are changed after the head (Gemma 2, Cohere)."""
 
@@ -99,7 +103,7 @@ def project_logprobs(
     states: Tensor,
     targets: Tensor,
     temperature: float = 1.0,
-    chunk_size: int = 1024,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Tensor:
     """[N] float32 log p(targets[i] | states[i]) with logits ``head(states) / temperature``
     (0 means 1), ``chunk_size`` rows at a time; with gradients, each chunk's logits are
@@ -119,7 +123,7 @@ def project_logprobs(
 
 
 def gather_logprobs(
-    logits: Tensor, input_ids: Tensor, temperature: float = 1.0, chunk_size: int = 1024
+    logits: Tensor, input_ids: Tensor, temperature: float = 1.0, chunk_size: int = CHUNK_SIZE
 ) -> Tensor:
     """[B, T] float32 log p(input_ids[t] | input_ids[<t]) from [B, T, V] ``logits`` at every
     position, at temperature ``temperature``, ``chunk_size`` positions at a time."""
@@ -139,7 +143,7 @@ def token_logprobs(
     attention_mask: Tensor,
     mask: Tensor,
     temperature: float = 1.0,
-    chunk_size: int = 1024,
+    chunk_size: int = CHUNK_SIZE,
 ) -> TokenLogprobs:
     """Log-probs of the tokens in ``mask [B, T]`` (0 elsewhere), projecting to the vocabulary
     only the hidden states that predict them."""
@@ -188,7 +192,7 @@ def sequence_logprobs(
     input_ids: Tensor,
     attention_mask: Tensor,
     temperature: float = 1.0,
-    chunk_size: int = 1024,
+    chunk_size: int = CHUNK_SIZE,
     micro_batch_size: int = 4,
     mask: Tensor | None = None,
 ) -> Tensor:

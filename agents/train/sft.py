@@ -33,7 +33,7 @@ from agents.rollout import RolloutConfig, rollout
 from agents.train.algos import derive_seed
 from agents.train.batch import pad_trajectories
 from agents.train.config import TrainConfig
-from agents.train.logprobs import token_logprobs
+from agents.train.logprobs import CHUNK_SIZE, token_logprobs
 from agents.train.trainer import Run, TrainResult, conclude, param_sync, run_loop, setup_run
 from agents.train.update import clip_gradients
 from agents.trajectory import Trajectory
@@ -91,7 +91,7 @@ def without_turn(trajectory: Trajectory, turn: int) -> Trajectory:
 
 
 def sft_loss(
-    model: nn.Module, ids: Tensor, attention: Tensor, mask: Tensor, chunk_size: int = 1024
+    model: nn.Module, ids: Tensor, attention: Tensor, mask: Tensor, chunk_size: int = CHUNK_SIZE
 ) -> Tensor:
     """Mean negative log-likelihood of the tokens in ``mask [B, T]``; logits only at the
     positions that predict them (:func:`agents.train.logprobs.token_logprobs`)."""

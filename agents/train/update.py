@@ -33,7 +33,7 @@ from agents.grpo import (
     sequence_has_tokens,
 )
 from agents.train.batch import TrainBatch
-from agents.train.logprobs import by_length, masked_entropy, token_logprobs
+from agents.train.logprobs import CHUNK_SIZE, by_length, masked_entropy, token_logprobs
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class UpdateSettings:
     max_grad_norm: float = 1.0
     """0 disables clipping (the norm is still measured)."""
     temperature: float = 1.0
-    chunk_size: int = 1024
+    chunk_size: int = CHUNK_SIZE
 
 
 class UpdateStats(NamedTuple):
