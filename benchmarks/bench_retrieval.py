@@ -122,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.torch_threads)
+    from webanchor_env.retrieval import FUSION_POOL, LEXICAL_WEIGHT, RRF_K
+
     load_at_start = os.getloadavg()
     corpora = [("bundled world (test)", "default")]
     if args.hotpotqa is not None:
@@ -138,8 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"normalized, occurs in the best passages of the first {ANSWER_K} hits. Dense = "
             "all-MiniLM-L6-v2 + FAISS (the bundled corpus: its shipped index); BM25 = bm25s "
             "(Lucene BM25, k1 1.5, b 0.75, English stopwords and Snowball stems); hybrid = "
-            "reciprocal rank fusion (k = 60) of the two top-20 page rankings. Bold: best of "
-            f"the three modes on that corpus. {args.note}"
+            f"weighted reciprocal rank fusion (k = {RRF_K:g}, BM25 weight {LEXICAL_WEIGHT:g}, "
+            f"dense 1) of the two top-{FUSION_POOL} page rankings. Bold: best of the three "
+            f"modes on that corpus. {args.note}"
         )
         append_section(
             "Retrieval: dense, BM25 and hybrid search",
