@@ -73,6 +73,9 @@ TEXT_FILE = "pages.json.gz"
 """Cache file holding the parsed pages and the passages, so loading parses nothing."""
 SHIPPED_DIR = "index"
 """Folder of a corpus directory that holds its prebuilt index, when it ships one."""
+SHIPPED_LEXICAL_DIR = "bm25"
+"""Folder inside ``SHIPPED_DIR`` with the prebuilt BM25 index (a built one with another
+bm25s version or settings is ignored, and the index is built into the cache instead)."""
 
 
 class IndexCacheWarning(UserWarning):
@@ -443,9 +446,17 @@ class WikiBackend:
         )
 
         index, settings = self.index, LexicalSettings()
-        if self.manifest is None or self.cache_root is None:
+        if self.manifest is None:
             return LexicalIndex.build(index.passages, index.pages, settings)
         expected = lexical_manifest(self.manifest, settings)
+        if self.corpus.path is not None:  # a corpus that ships its BM25 index too
+            shipped = shipped_index_dir(self.corpus.path) / SHIPPED_LEXICAL_DIR
+            read = partial(load_lexical, shipped, expected, index.passages, index.pages, settings)
+            lexical = _load_or_none(read, "BM25 index", shipped, report=False)
+            if lexical is not None:
+                return lexical
+        if self.cache_root is None:
+            return LexicalIndex.build(index.passages, index.pages, settings)
         directory = index_directory(
             self.cache_root, expected.corpus_fingerprint, expected.model, expected.index_type
         )

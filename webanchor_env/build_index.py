@@ -1,4 +1,5 @@
-"""Build the prebuilt search index a corpus directory ships (``<corpus>/index/``).
+"""Build the prebuilt search indexes a corpus directory ships (``<corpus>/index/``): dense
+and, in ``index/bm25/``, BM25 (the hybrid mode reads both).
 
     python -m webanchor_env.build_index default            # the bundled corpus, 8-bit vectors
     python -m webanchor_env.build_index DIR --vectors float16
@@ -21,7 +22,12 @@ from pathlib import Path
 import numpy as np
 
 import wiki_corpus
-from webanchor_env.backend import WikiBackend, shipped_index_dir, write_cache
+from webanchor_env.backend import (
+    SHIPPED_LEXICAL_DIR,
+    WikiBackend,
+    shipped_index_dir,
+    write_cache,
+)
 from webanchor_env.embedding import Encoder
 from webanchor_env.index import VECTOR_CODES, IndexManifest, SearchIndex, build_faiss
 
@@ -82,7 +88,12 @@ def build_shipped(
     manifest = write_cache(
         directory, manifest, parsed, exact.passages, quantized.faiss_index, compresslevel=9
     )
-    print(f"wrote {directory} in {time.perf_counter() - started:.1f} s")
+    from webanchor_env.lexical import LexicalIndex, LexicalSettings, lexical_manifest
+
+    settings = LexicalSettings()
+    lexical = LexicalIndex.build(exact.passages, exact.pages, settings)
+    lexical.save(directory / SHIPPED_LEXICAL_DIR, lexical_manifest(manifest, settings))
+    print(f"wrote {directory} (dense and BM25) in {time.perf_counter() - started:.1f} s")
     return directory, manifest
 
 
@@ -96,9 +107,13 @@ def main(argv: list[str] | None = None) -> None:
     directory, manifest = build_shipped(
         args.corpus, args.vectors, k=args.k, min_recall=args.min_recall
     )
-    sizes = {p.name: p.stat().st_size for p in sorted(directory.iterdir()) if p.is_file()}
+    sizes = {
+        str(p.relative_to(directory)): p.stat().st_size
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
     for name, size in sizes.items():
-        print(f"  {name:16s} {size / 1e6:7.2f} MB")
+        print(f"  {name:28s} {size / 1e6:7.2f} MB")
 
 
 if __name__ == "__main__":

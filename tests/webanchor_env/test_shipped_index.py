@@ -10,6 +10,7 @@ import pytest
 
 import wiki_corpus
 from webanchor_env.backend import (
+    SHIPPED_LEXICAL_DIR,
     IndexCacheWarning,
     WikiBackend,
     expected_manifest,
@@ -41,6 +42,11 @@ def test_shipped_index_matches_the_bundled_corpus(bundled: wiki_corpus.Corpus) -
     assert manifest.n_pages == len(bundled.pages)
     for name, digest in manifest.files.items():
         assert sha256_file(directory / name) == digest, name
+    lexical = read_manifest(directory / SHIPPED_LEXICAL_DIR)
+    assert lexical.corpus_fingerprint == expected.corpus_fingerprint
+    assert lexical.n_passages == manifest.n_passages
+    for name, digest in lexical.files.items():
+        assert sha256_file(directory / SHIPPED_LEXICAL_DIR / name) == digest, name
     assert manifest.vectors in ("float16", "sq8")
     assert manifest.notes["recall_at_10_vs_float32"] >= 0.99
 
@@ -56,6 +62,9 @@ def test_bundled_corpus_loads_its_shipped_index(tmp_path: Path) -> None:
     assert gold_titles & set(task.gold.pages)
     span = backend.index.page_passages(0)
     assert backend.index.rank_page_passages(0, "history")[0][0] in span  # goal mode reads it
+    for mode in ("bm25", "hybrid"):  # the BM25 index ships too
+        assert backend.searcher(mode).search(task.question, 5)[0]
+    assert not (tmp_path / "cache").exists()
 
 
 @pytest.fixture
