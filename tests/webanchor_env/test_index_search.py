@@ -72,10 +72,14 @@ def test_batched_search_matches_single_searches(tiny_backend: WikiBackend) -> No
     queries = [f"question number {i} about harbour glass" for i in range(3)]
     batched = tiny_backend.search(queries, top_k=3)
     tiny_backend.index.clear_cache()
-    single = [tiny_backend.search([q], top_k=3)[0] for q in queries]
+    single = [tiny_backend.search([q], top_k=4)[0] for q in queries]  # the 4th: below the cut
     for b, s in zip(batched, single):
-        assert [h.page for h in b] == [h.page for h in s]
-        np.testing.assert_allclose([h.score for h in b], [h.score for h in s], atol=1e-5)
+        scores = np.array([h.score for h in s])
+        # a batch encodes with other shapes, so scores agree within float tolerance only: the
+        # page order is compared because no two of these scores come near a tie
+        assert np.all(-np.diff(scores) > 1e-3)
+        assert [h.page for h in b] == [h.page for h in s[:3]]
+        np.testing.assert_allclose([h.score for h in b], scores[:3], atol=1e-5)
 
 
 def test_queries_are_cleaned_and_cut() -> None:
