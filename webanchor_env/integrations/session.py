@@ -125,19 +125,22 @@ class EpisodeSession:
     def step(self, name: str, arguments: dict[str, Any]) -> str:
         """Play one tool call or answer; returns the tool response's text (never raises on
         what the agent wrote; after the episode ended it says so)."""
+        return strip_wrapper(self.play({"name": name, "arguments": arguments}))
+
+    def play(self, action: str | dict[str, Any]) -> str:
+        """Play one turn as :meth:`WikiEnv.step` takes it (the text of an assistant turn, or a
+        dict action); returns the observation as the environment wrote it."""
         if self.done:
             return "The episode is over: no more tool calls are run."
         try:
-            observation, reward, terminated, truncated, self.info = self.env.step(
-                {"name": name, "arguments": arguments}
-            )
+            observation, reward, terminated, truncated, self.info = self.env.step(action)
         except ResetNeeded:
             self.done = True
             return "The episode is over: no more tool calls are run."
         self.turns += 1
         self.reward = float(reward)
         self.done = bool(terminated or truncated)
-        return strip_wrapper(observation)
+        return observation
 
     def search(self, query: str | list[str]) -> str:
         """Search the wiki; ``query`` is one query or a list."""
