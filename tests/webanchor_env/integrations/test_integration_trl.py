@@ -100,6 +100,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_grpo_trainer_logs_the_environments_exact_match_rewards(tmp_path, monkeypatch, one_thread):
     from trl import GRPOConfig, GRPOTrainer
