@@ -113,7 +113,9 @@ def _generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         out = write_corpus(args.out, _progress(result.pages, args.quiet), result.tasks, meta)
         if not args.no_honesty_check:
             restore(out)
-            result = make_honest(result, _observer(out, args.quiet), progress=not args.quiet)
+            result = make_honest(
+                result, _observer(out, args.quiet), progress=not args.quiet, search=_search()
+            )
             meta = {**result.meta, "command": meta["command"]}
             out = write_corpus(args.out, _progress(result.pages, args.quiet), result.tasks, meta)
         restore(out)
@@ -151,6 +153,19 @@ def _observer(corpus_dir: Path, quiet: bool) -> Observe:
     from webanchor_env.backend import get_backend
 
     return env_observer(get_backend(corpus_dir, show_progress=not quiet))
+
+
+def _search() -> dict[str, object]:
+    """The environment's default search and visit settings, which the honesty pass uses."""
+    from webanchor_env.env import WikiEnvConfig
+
+    config = WikiEnvConfig()
+    return {
+        "search_mode": config.search_mode,
+        "top_k": config.top_k,
+        "visit_chars": config.visit_chars,
+        "goal_mode": config.goal_mode,
+    }
 
 
 def _progress(pages: list[Page], quiet: bool) -> Iterable[Page]:

@@ -276,7 +276,11 @@ HONEST, FIXED, REPLACED = "honest", "fixed", "replaced"
 
 
 def make_honest(
-    result: GenerationResult, observe: Observe, *, progress: bool = False
+    result: GenerationResult,
+    observe: Observe,
+    *,
+    progress: bool = False,
+    search: dict[str, Any] | None = None,
 ) -> GenerationResult:
     """Give every task a causally honest gold path (:mod:`wiki_corpus.honesty`).
 
@@ -284,7 +288,8 @@ def make_honest(
     path is honest is kept as it is; otherwise it gets an honest path through the same
     pages (other queries taken from the question) or, when there is none, its slot (id and
     split) goes to a fresh draw that has one. Counts per split and per hop count go to
-    ``meta["validation"]["honesty"]``.
+    ``meta["validation"]["honesty"]``, with ``search``: the settings ``observe`` answers
+    with (honesty holds for those: another search mode or depth shows other pages).
     """
     world, seed = result.world, result.meta["seed"]
     htmls = [page.html for page in result.pages[: len(world)]]
@@ -329,6 +334,7 @@ def make_honest(
         "splits": {split: _shares(counts) for split, counts in splits.items() if counts},
         "by_hops": {str(h): _shares(by_hops[h]) for h in sorted(by_hops)},
         "replacement_draws": stream.summary() | {"without_honest_path": without_path},
+        "search": dict(search or {}),
     }
     validation = {**result.meta["validation"], "honesty": record}
     meta = corpus_meta(world, result.pages, tasks, result.meta["n_pages"], seed, validation)

@@ -132,11 +132,11 @@ def test_labels_round_trip_through_the_cli(tmp_path, scripted, capsys):
 @pytest.mark.slow  # end to end: builds a search index and loads the embedding model
 def test_label_outcomes_with_the_plan_follower(tmp_path, agents_corpus_dir, tasks, capsys):
     from agents.policy import GenerationRequest
-    from agents.scripted import OraclePolicy
+    from agents.scripted import OraclePolicy, PlanStyle
 
     task = next(t for t in tasks if t.id == "q-1")
     messages = ({"role": "system", "content": "s"}, {"role": "user", "content": task.question})
-    gold = OraclePolicy(tasks).move(GenerationRequest((1,), messages)).text()
+    gold = OraclePolicy(tasks, plan_style=PlanStyle.GOLD).move(GenerationRequest((1,), messages)).text()
     lazy = gold.replace("2. Read Lumen Tower", "2. Think about Lumen Tower")
     plans = save_plans(
         tmp_path / "plans.jsonl",
