@@ -77,11 +77,16 @@ def shipped_facts() -> str:
 
     directory = shipped_index_dir(bundled_path("default"))
     manifest = read_manifest(directory)
-    sizes = {p.name: p.stat().st_size / 1e6 for p in directory.iterdir() if p.is_file()}
+    sizes = {
+        str(p.relative_to(directory)): p.stat().st_size / 1e6
+        for p in directory.rglob("*")
+        if p.is_file()
+    }
     files = ", ".join(f"{name} {mb:.2f} MB" for name, mb in sorted(sizes.items()))
     recall = manifest.notes.get("recall_at_10_vs_float32")
     return (
-        f"Shipped index of the bundled corpus: {manifest.n_passages} passages, "
+        f"Shipped indexes of the bundled corpus (dense, and BM25 under bm25/): "
+        f"{manifest.n_passages} passages, "
         f"{manifest.vectors} vectors; {files} ({sum(sizes.values()):.2f} MB in all; float32 "
         f"vectors alone would be {manifest.n_passages * manifest.dim * 4 / 1e6:.2f} MB). "
         f"Recall@10 of pages vs the float32 index over {manifest.notes.get('recall_queries')}: "
