@@ -10,6 +10,11 @@ writing, the quantized index is measured against the exact float32 one: recall@1
 pages each of the corpus's test questions retrieves (all tasks when there is no test
 split). The figure goes into the manifest's ``notes`` and is printed; the command refuses
 to write an index whose recall falls below ``--min-recall``.
+
+The bundled tasks' gold paths are checked to be causally honest against the results of
+these exact indexes (``wiki_corpus.honesty``): after rebuilding, run
+``pytest tests/wiki_corpus/test_corpus_honesty.py`` (or regenerate the tasks, which reruns
+the check) since a few top-5 results may move.
 """
 
 from __future__ import annotations
