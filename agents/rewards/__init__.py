@@ -1,5 +1,5 @@
-"""Rewards: plan rubrics and their LLM judges, the naive-judge ablation, and
-TraceR1's trajectory reward."""
+"""Rewards: plan rubrics and their LLM judges, the privileged reference judge (reads the
+gold path), the naive-judge ablation, and TraceR1's trajectory reward."""
 
 from agents.rewards.judge import (
     CachedJudge,
@@ -25,6 +25,7 @@ from agents.rewards.naive import (
     naive_rubric,
     parse_naive_answer,
 )
+from agents.rewards.reference import PrivilegedReferenceJudge, reference_scores
 from agents.rewards.rubric import (
     Dimension,
     MissingScoreError,
@@ -59,6 +60,7 @@ __all__ = [
     "NaiveFormat",
     "NaiveJudge",
     "ParseFailure",
+    "PrivilegedReferenceJudge",
     "Rubric",
     "RubricFormat",
     "RubricJudge",
@@ -78,6 +80,7 @@ __all__ = [
     "naive_rubric",
     "parse_naive_answer",
     "parse_score",
+    "reference_scores",
     "repeats_earlier_action",
     "rubric_reward",
     "save_rubric",

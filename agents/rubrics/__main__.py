@@ -59,9 +59,11 @@ from agents.rubrics.validation import (
 )
 from agents.trajectory import TrajectoryFormatError
 
-JUDGES = ("expected", "text")
+JUDGES = ("expected", "text", "reference")
 """``expected``: expected score under the model's digit probabilities (always valid);
-``text``: the model writes a JSON judgment, parsed leniently (failures excluded)."""
+``text``: the model writes a JSON judgment, parsed leniently (failures excluded);
+``reference``: the privileged reference judge, which reads the gold path of the plans'
+tasks in ``--corpus`` (no model)."""
 
 
 class _Models:
@@ -102,7 +104,11 @@ class _Models:
 
 
 def judge_name(kind: str, models: _Models) -> str:
-    """How reports name the judge: its kind and model."""
+    """How reports name the judge: its kind and model (the reference judge: privileged)."""
+    if kind == "reference":
+        from agents.rewards.reference import JUDGE_NAME
+
+        return f"{JUDGE_NAME} (reads the gold path)"
     return f"{'expected-score' if kind == 'expected' else 'text-judge'}:{models.label}"
 
 
@@ -113,10 +119,16 @@ def build_judge(
     cache_dir: Path,
     max_new_tokens: int = 256,
     prefill: bool = False,
+    corpus: str = "default",
 ) -> Judge:
     """The judge called ``kind`` (see :data:`JUDGES`) over ``rubric``."""
     from agents.rewards.judge import ExpectedScoreJudge, RubricJudge
 
+    if kind == "reference":
+        from agents.rewards.reference import PrivilegedReferenceJudge
+        from wiki_corpus.io import read_tasks, resolve
+
+        return PrivilegedReferenceJudge(read_tasks(resolve(corpus) / "tasks.jsonl"), rubric)
     model, tokenizer = models.get()
     if kind == "expected":
         return ExpectedScoreJudge(model, tokenizer, rubric)
@@ -293,7 +305,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
     )
 
     def make_judge(rubric: Rubric) -> Judge:
-        return build_judge(args.judge, rubric, models, run_dir / "llm", prefill=args.prefill)
+        return build_judge(
+            args.judge, rubric, models, run_dir / "llm", prefill=args.prefill, corpus=args.corpus
+        )
 
     evaluate = outcome_evaluator(
         plans,
@@ -341,7 +355,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     models = _Models(args.model, args.device, args.threads)
     cache_dir = Path(args.out).parent if args.out else Path(".")
     judge = build_judge(
-        args.judge, rubric, models, cache_dir, args.max_new_tokens, prefill=args.prefill
+        args.judge,
+        rubric,
+        models,
+        cache_dir,
+        args.max_new_tokens,
+        prefill=args.prefill,
+        corpus=args.corpus,
     )
     reports: list[ValidationReport] = []
     rejected = Path(args.out).with_suffix(".rejected") if args.out else None
@@ -459,7 +479,16 @@ def _add_llm(p: argparse.ArgumentParser, max_new_tokens: int) -> None:
 
 
 def _add_judge(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--judge", choices=JUDGES, default="expected", help="how plans are scored")
+    p.add_argument(
+        "--judge",
+        choices=JUDGES,
+        default="expected",
+        help="how plans are scored: expected or text (the LLM), or reference "
+        "(privileged: reads the gold path of the plans' tasks in --corpus)",
+    )
+    p.add_argument(
+        "--corpus", default="default", help="corpus of the plans' tasks (--judge reference)"
+    )
     p.add_argument("--cutoff", type=float, default=0.5, help="success rate of a correct plan")
     p.add_argument("--auc", type=float, default=0.8, help="AUC acceptance threshold")
     p.add_argument("--kappa", type=float, default=0.75, help="kappa acceptance threshold")

@@ -42,7 +42,7 @@ def scripted(monkeypatch):
     def complete(self, max_new_tokens, cache_dir, what, prefill=""):
         return CachedComplete(scripted_llm, tag="scripted", cache_path=cache_dir / f"{what}.c")
 
-    def build_judge(kind, rubric, models, cache_dir, max_new_tokens=256, prefill=False):
+    def build_judge(kind, rubric, models, cache_dir, max_new_tokens=256, prefill=False, corpus=""):
         return RubricJudge(scripted_llm, rubric)
 
     monkeypatch.setattr(cli._Models, "complete", complete)
@@ -136,7 +136,11 @@ def test_label_outcomes_with_the_plan_follower(tmp_path, agents_corpus_dir, task
 
     task = next(t for t in tasks if t.id == "q-1")
     messages = ({"role": "system", "content": "s"}, {"role": "user", "content": task.question})
-    gold = OraclePolicy(tasks, plan_style=PlanStyle.GOLD).move(GenerationRequest((1,), messages)).text()
+    gold = (
+        OraclePolicy(tasks, plan_style=PlanStyle.GOLD)
+        .move(GenerationRequest((1,), messages))
+        .text()
+    )
     lazy = gold.replace("2. Read Lumen Tower", "2. Think about Lumen Tower")
     plans = save_plans(
         tmp_path / "plans.jsonl",
@@ -153,3 +157,18 @@ def test_label_outcomes_with_the_plan_follower(tmp_path, agents_corpus_dir, task
     labelled = load_plans(out)
     assert [p.success_rate for p in labelled] == [1.0, 0.0]
     assert labelled[0].continuation == "plan-follower(slip=0.0)"
+
+
+def test_validate_with_the_privileged_reference_judge(tmp_path, agents_corpus_dir, tasks, capsys):
+    from agents.scripted import honest_plan
+
+    task = next(t for t in tasks if t.id == "q-1")
+    good = honest_plan(task.question, task.gold.actions)
+    records = [PlanRecord(f"g{i}", task.id, task.question, good, 1.0, 2) for i in range(3)]
+    records += [PlanRecord(f"b{i}", task.id, task.question, "Think.", 0.0, 2) for i in range(3)]
+    plans = save_plans(tmp_path / "plans.jsonl", records)
+    args = ["validate", "--plans", str(plans), "--judge", "reference"]
+    assert cli.main([*args, "--corpus", str(agents_corpus_dir), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "privileged-reference (reads the gold path)" in out
+    assert "thresholds MET" in out
