@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
 
-from agents.grpo import AdvantageScale, Aggregation, KLConfig
+from agents.grpo import AdvantageScale, Aggregation, KLConfig, Normalization
 
 
 class Algo(str, enum.Enum):
@@ -40,6 +40,15 @@ class PlanReward(str, enum.Enum):
     """The plan-rubric judge: R = sum of dimension scores / sum of their maxima."""
     NAIVE = "naive"
     """One overall rating of the plan (the paper's naive-reward ablation)."""
+
+
+class PlanJudge(str, enum.Enum):
+    """What scores the plan for the stage-1 rubric reward."""
+
+    EXPECTED = "expected"
+    """Expected rubric scores from an LLM's digit probabilities (judge_model, or the initial policy)."""
+    PRIVILEGED_REFERENCE = "reference"
+    """The privileged reference judge: reads the gold path; no model (plan rubric only)."""
 
 
 class Precision(str, enum.Enum):
@@ -138,6 +147,10 @@ class TrainConfig:
     """Stage-2 loss aggregation."""
     advantage_scale: AdvantageScale = AdvantageScale.GROUP
     """Divide centered rewards by the group std (group), the batch std (batch) or nothing (none)."""
+    min_reward_spread: float = 0.01
+    """Groups whose rewards differ by less than this (max - min) count as flat: zero advantage, not judge noise scaled to +-1."""
+    normalization: Normalization = Normalization.SAMPLED
+    """Sequence-level losses divide by every sampled sequence, zero-advantage ones adding 0 (sampled, the paper's 1/G), or by the kept ones (kept)."""
 
     # ---------------------------------------------------------------- optimization
     learning_rate: float = 1e-6
@@ -170,6 +183,8 @@ class TrainConfig:
     """Rubric JSON file (e.g. from the Plan Rubrics Learner); empty: the bundled default rubric."""
     require_validated_rubric: bool = False
     """Refuse a rubric file whose validation record is missing or missed the thresholds (else warn)."""
+    judge: PlanJudge = PlanJudge.EXPECTED
+    """Stage-1 plan judge: expected (an LLM's expected rubric scores) or reference (privileged: reads the gold path)."""
     judge_model: str = ""
     """Model of the stage-1 expected-score rubric judge; empty: a frozen copy of the initial policy."""
     judge_batch_size: int = 8
@@ -209,7 +224,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)!r}.")
-        for name in ("stage1_steps", "stage2_steps", "stop_after", "save_every", "max_tasks"):
+        nonnegative = ("stage1_steps", "stage2_steps", "stop_after", "save_every", "max_tasks")
+        for name in nonnegative + ("min_reward_spread",):
             if getattr(self, name) < 0:
                 raise ValueError(f"Expected {name} >= 0, got {getattr(self, name)!r}.")
 

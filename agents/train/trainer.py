@@ -47,7 +47,7 @@ from agents.train.checkpoint import (
     resolve_resume,
     save_checkpoint,
 )
-from agents.train.config import Algo, Precision, TrainConfig
+from agents.train.config import Algo, PlanJudge, Precision, TrainConfig
 from agents.train.logging import CURVES_FILE, MetricsLogger, Tally, means, plot_curves
 from agents.train.logprobs import sequence_logprobs
 from agents.train.memory import checkpoint_activations
@@ -241,14 +241,22 @@ def _frozen_copy(model: nn.Module) -> nn.Module:
 
 
 def build_judge(run: Run, source: RewardSource = RewardSource.PLAN_RUBRIC) -> Any:
-    """The stage-1 expected-score judge (judge_model, or the frozen initial policy).
+    """The stage-1 judge: expected scores (judge_model, or the frozen initial policy), or
+    the privileged reference judge (``--judge reference``: reads the gold path).
 
     The plan rubric is the config's rubric file (checked with ``load_validated_rubric``)
     or the bundled default; the naive reward uses the one-dimension overall rubric.
     """
-    from agents.rewards import ExpectedScoreJudge, naive_rubric
+    from agents.rewards import ExpectedScoreJudge, PrivilegedReferenceJudge, naive_rubric
 
     c = run.config
+    if c.judge is PlanJudge.PRIVILEGED_REFERENCE:
+        if source is RewardSource.NAIVE_PLAN:
+            raise ValueError(
+                "Expected --judge expected for the naive plan reward, got --judge reference "
+                "(the privileged reference judge scores the six-dimension plan rubric only)."
+            )
+        return PrivilegedReferenceJudge(run.tasks.values(), plan_rubric(c))
     if c.judge_model:
         from agents.models import load_model_and_tokenizer
 
@@ -390,6 +398,7 @@ def update_settings(config: TrainConfig, stage: Stage) -> UpdateSettings:
         kl=s.kl,
         aggregation=s.aggregation,
         fixed_length=config.max_turns * config.max_new_tokens,
+        normalization=config.normalization,
         optimizer_steps=config.optimizer_steps_per_batch,
         micro_batch_size=config.micro_batch_size,
         max_grad_norm=config.max_grad_norm,
@@ -428,8 +437,12 @@ def with_logps(run: Run, batch: TrainBatch, settings: UpdateSettings, kl: bool) 
     return batch
 
 
-def update(run: Run, stage: Stage, step: int, batch: TrainBatch | None) -> UpdateStats | None:
-    """One GRPO update on every process, or None (with a warning) when no process has data."""
+def update(
+    run: Run, stage: Stage, step: int, batch: TrainBatch | None, sampled: int
+) -> UpdateStats | None:
+    """One GRPO update on every process, or None (with a warning) when no process has data.
+
+    ``sampled``: the sequences this process sampled, the batch's dropped ones included."""
     present = run.comm.all_sum(torch.tensor([float(batch is not None)]))
     if float(present.sum()) == 0:
         warnings.warn(
@@ -445,7 +458,7 @@ def update(run: Run, stage: Stage, step: int, batch: TrainBatch | None) -> Updat
         derive_seed(run.config.seed, "minibatch", step, run.rank)
     )
     return grpo_update(
-        run.model, run.optimizer, run.scheduler, batch, settings, generator, run.comm
+        run.model, run.optimizer, run.scheduler, batch, settings, generator, run.comm, sampled
     )
 
 
@@ -483,11 +496,13 @@ def grpo_step(run: Run, stages: tuple[Stage, ...], step: int) -> dict[str, Any]:
     with guard_oom(run.config, stage, "reward scoring"):
         rewards = score(run, stage, trajectories)
     groups = torch.tensor([t.group_id for t in trajectories], dtype=torch.long)
-    adv = group_advantages(rewards.values, groups, run.config.advantage_scale)
+    adv = group_advantages(
+        rewards.values, groups, run.config.advantage_scale, min_spread=run.config.min_reward_spread
+    )
     batch = build_batch(run, stage, step, trajectories, adv)
     t2 = time.perf_counter()
     with guard_oom(run.config, stage, "the update"):
-        stats = update(run, stage, step, batch)
+        stats = update(run, stage, step, batch, len(trajectories))
     t3 = time.perf_counter()
     record = step_record(run, stage, trajectories, rewards, adv, batch, stats)
     times = {"time/rollout": t1 - t0, "time/reward": t2 - t1, "time/update": t3 - t2}
@@ -535,6 +550,7 @@ def step_record(
     if stage.reward in (RewardSource.PLAN_RUBRIC, RewardSource.NAIVE_PLAN):
         tally.add("rubric/score", good.sum(), valid.sum())
     tally.add("groups/zero_variance_share", adv.zero_variance_groups, adv.num_groups)
+    tally.add("groups/low_spread_share", adv.low_spread_groups, adv.num_groups)
     _token_counts(tally, trajectories, batch)
     _loss_stats(tally, stats)
     sums = tally.reduce(run.comm.all_sum)
@@ -660,7 +676,7 @@ def train_grpo(config: TrainConfig, stages: Sequence[Stage] | None = None) -> Tr
         raise ValueError("Expected at least one stage with steps > 0.")
     judged = any(isinstance(s.reward, RewardSource) and s.reward.judged for s in stages)
     needs_initial = any(s.settings.kl.enabled for s in stages) or (
-        judged and not config.judge_model
+        judged and not config.judge_model and config.judge is PlanJudge.EXPECTED
     )
     run = setup_run(config, config.learning_rate, needs_initial)
     total = total_steps(stages)
