@@ -12,7 +12,6 @@ from agents.grpo.advantages import (
 from agents.grpo.kl import KLConfig, KLEstimator, kl_k1, kl_k3, per_token_kl
 from agents.grpo.loss import (
     Aggregation,
-    Normalization,
     aggregate,
     approx_kl,
     clip_fraction,
@@ -44,7 +43,6 @@ __all__ = [
     "KLConfig",
     "KLEstimator",
     "LastStep",
-    "Normalization",
     "RandomStep",
     "StepSelector",
     "aggregate",
