@@ -133,7 +133,7 @@ def direct_overhead(trajectories, settings: UpdateSettings, vocab: int) -> None:
         logp = (m.old_logp + 0.01).requires_grad_(True)
         per_token = clipped_surrogate(logp, m.old_logp, m.advantages, 0.2, 0.28)
         aggregate(per_token, m.loss_mask, settings.aggregation).backward()
-        float(clip_fraction(logp, m.old_logp, m.loss_mask, 0.2, 0.28))
+        float(clip_fraction(logp, m.old_logp, m.advantages, m.loss_mask, 0.2, 0.28))
         float(approx_kl(logp, m.old_logp, m.loss_mask))
         sample = torch.randn(min(int(m.loss_mask.sum()), ENTROPY_ROWS), vocab)
         float(entropy_from_logits(sample).mean())

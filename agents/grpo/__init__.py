@@ -12,6 +12,7 @@ from agents.grpo.advantages import (
 from agents.grpo.kl import KLConfig, KLEstimator, kl_k1, kl_k3, per_token_kl
 from agents.grpo.loss import (
     Aggregation,
+    Normalization,
     aggregate,
     approx_kl,
     clip_fraction,
@@ -43,6 +44,7 @@ __all__ = [
     "KLConfig",
     "KLEstimator",
     "LastStep",
+    "Normalization",
     "RandomStep",
     "StepSelector",
     "aggregate",

@@ -16,7 +16,10 @@ inflate advantages by sqrt(2).
 Two degenerate cases never produce NaN:
 
 - A group whose valid rewards are all equal (including a group with one valid
-  reward) carries no learning signal: its advantages are exactly 0.
+  reward) carries no learning signal: its advantages are exactly 0. So does a group
+  whose *spread* (max - min of its valid rewards) is below ``min_spread``: dividing a
+  spread of 0.0005 (a judge's noise) by its own std would turn it into advantages of
+  +-1, as large as those of a group whose rewards really differ.
 - A reward that is NaN or infinite (e.g. a judge whose answer could not be parsed)
   is *excluded*: it does not enter any mean or std and its advantage is 0. The
   result reports which rewards were used so the trainer can drop those sequences
@@ -51,9 +54,11 @@ class Advantages(NamedTuple):
     valid: Tensor
     """[N] bool: the reward was finite and entered the group statistics."""
     zero_variance_groups: int
-    """Groups whose valid rewards are all equal (or that have no valid reward)."""
+    """Flat groups: valid rewards all equal, spread below the floor, or no valid reward."""
     num_groups: int
     """Number of distinct group ids."""
+    low_spread_groups: int = 0
+    """Of the flat groups, those whose rewards differ but by less than ``min_spread``."""
 
     @property
     def num_excluded(self) -> int:
@@ -76,6 +81,7 @@ def group_advantages(
     group_ids: Tensor,
     scale: AdvantageScale | str = AdvantageScale.GROUP,
     eps: float = 1e-6,
+    min_spread: float = 0.0,
 ) -> Advantages:
     """Advantages normalized within groups, with NaN rewards excluded.
 
@@ -85,6 +91,8 @@ def group_advantages(
             contiguous).
         scale: how to scale the centered rewards, see :class:`AdvantageScale`.
         eps: added to the std before dividing.
+        min_spread: a group whose spread ``max - min`` of valid rewards is below this
+            counts as flat (advantages 0); 0 keeps only exactly equal rewards flat.
 
     Returns:
         :class:`Advantages` with values [N] in the dtype of ``rewards`` (float32 if
@@ -96,6 +104,8 @@ def group_advantages(
             f"Expected rewards [N] and group_ids [N], got {tuple(rewards.shape)} "
             f"and {tuple(group_ids.shape)}."
         )
+    if not min_spread >= 0:
+        raise ValueError(f"Expected min_spread >= 0, got {min_spread!r}.")
     if group_ids.dtype.is_floating_point or group_ids.dtype == torch.bool:
         raise TypeError(f"Expected an integer tensor of group ids, got {group_ids.dtype}.")
     if not rewards.dtype.is_floating_point:
@@ -121,7 +131,9 @@ def group_advantages(
     gmin = torch.full_like(count, big).scatter_reduce(
         0, inv, torch.where(valid, r, torch.full_like(r, big)), reduce="amin"
     )  # [G]
-    flat = (gmax <= gmin) | (count == 0)  # [G]
+    equal = (gmax <= gmin) | (count == 0)  # [G]
+    low = ~equal & (gmax - gmin < min_spread)  # [G], differ, but by less than the floor
+    flat = equal | low  # [G]
 
     if scale is AdvantageScale.GROUP:
         sq = torch.zeros_like(count).index_add_(0, inv, centered**2)  # [G]
@@ -134,4 +146,4 @@ def group_advantages(
         values = centered
 
     values = torch.where(valid & ~flat[inv], values, torch.zeros_like(values))  # [N]
-    return Advantages(values, valid, int(flat.sum()), num_groups)
+    return Advantages(values, valid, int(flat.sum()), num_groups, int(low.sum()))

@@ -9,7 +9,10 @@ The per-token GRPO loss is PPO's clipped surrogate with asymmetric clip range
 How the per-token losses become one scalar matters (it decides how much a long
 sequence weighs against a short one), so it is an explicit choice,
 :class:`Aggregation`. In every mode a masked-out token never counts in a
-denominator, and a sequence with no selected token is left out entirely.
+denominator. Which sequences the sequence-level modes divide by is a second choice,
+:class:`Normalization`: the paper's (1/G) sum over every sampled sequence, in which a
+sequence with zero advantage or no selected token contributes zero but still counts,
+or a mean over the sequences that have selected tokens.
 """
 
 from __future__ import annotations
@@ -30,6 +33,16 @@ class Aggregation(str, Enum):
     and of the Anchor-GRPO paper."""
     SEQ_MEAN_TOKEN_SUM_NORM = "seq-mean-token-sum-norm"
     """Mean over sequences of (token sum / a fixed length) (Dr. GRPO)."""
+
+
+class Normalization(str, Enum):
+    """What the sequence-level aggregations divide the sum of sequence losses by."""
+
+    SAMPLED = "sampled"
+    """Every sampled sequence, dropped ones included (the paper's 1/G): the gradient scale
+    does not depend on how many sequences of a batch carry no signal."""
+    KEPT = "kept"
+    """Only the sequences that were kept and have selected tokens."""
 
 
 def clipped_surrogate(
@@ -66,13 +79,24 @@ def masked_mean(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
 
 
 def clip_fraction(
-    logp: Tensor, old_logp: Tensor, mask: Tensor, eps_low: float, eps_high: float
+    logp: Tensor, old_logp: Tensor, adv: Tensor, mask: Tensor, eps_low: float, eps_high: float
 ) -> Tensor:
-    """Share of selected tokens whose ratio lies outside [1 - eps_low, 1 + eps_high]."""
+    """Share of selected tokens whose gradient the clip removed.
+
+    The clip binds only on the side the advantage pushes towards: rho > 1 + eps_high
+    with A > 0, rho < 1 - eps_low with A < 0. A ratio outside the range on the other
+    side keeps its gradient (the unclipped term is the minimum), and A = 0 has none.
+
+    Args:
+        adv: [B] one advantage per sequence, or [B, T] per token.
+    """
+    if adv.ndim == 1:
+        adv = adv.unsqueeze(-1)  # [B, 1]
     with torch.no_grad():
         ratio = torch.exp(logp - old_logp)  # [B, T]
-        outside = (ratio < 1.0 - eps_low) | (ratio > 1.0 + eps_high)  # [B, T]
-        return masked_mean(outside.to(logp.dtype), mask)
+        high = (ratio > 1.0 + eps_high) & (adv > 0)  # [B, T]
+        low = (ratio < 1.0 - eps_low) & (adv < 0)  # [B, T]
+        return masked_mean((high | low).to(logp.dtype), mask)
 
 
 def aggregate(
@@ -80,13 +104,17 @@ def aggregate(
     mask: Tensor,
     mode: Aggregation | str = Aggregation.TOKEN_MEAN,
     fixed_length: int | None = None,
+    num_sequences: int | None = None,
 ) -> Tensor:
     """Reduce per-token losses ``[B, T]`` over the selected tokens ``mask [B, T]``.
 
-    Only sequences with at least one selected token count in the mean over
-    sequences. ``fixed_length`` (required for ``seq-mean-token-sum-norm``) is the
-    constant each sequence's token sum is divided by, usually the maximum
-    generation length.
+    The sequence-level modes divide the sum of sequence losses ``l_i`` by the number of
+    sequences with at least one selected token, or, when ``num_sequences = G`` is given,
+    by G (:attr:`Normalization.SAMPLED`, the paper's ``(1/G) sum_i l_i``, where the
+    sequences not in ``per_token``, and those without a selected token, add 0).
+    ``token-mean`` always divides by the selected tokens. ``fixed_length`` (required for
+    ``seq-mean-token-sum-norm``) is the constant each sequence's token sum is divided by,
+    usually the maximum generation length.
 
     If ``mask`` selects nothing, the result is a zero that is still connected to
     ``per_token``'s graph, so ``loss.backward()`` runs (giving zero gradients)
@@ -112,7 +140,14 @@ def aggregate(
                 f"Expected a positive fixed_length for {mode.value!r}, got {fixed_length!r}."
             )
         seq_loss = seq_sum / fixed_length  # [B]
-    return masked_mean(seq_loss, has_tokens)
+    if num_sequences is None:
+        return masked_mean(seq_loss, has_tokens)
+    if num_sequences < int(has_tokens.sum()):
+        raise ValueError(
+            f"Expected num_sequences >= the {int(has_tokens.sum())} sequences with selected "
+            f"tokens, got {num_sequences}."
+        )
+    return seq_loss.masked_fill(~has_tokens, 0.0).sum() / max(num_sequences, 1)
 
 
 def entropy_from_logits(logits: Tensor) -> Tensor:

@@ -39,15 +39,9 @@ def sequence_has_tokens(mask: Tensor) -> Tensor:
     return mask.any(dim=-1)
 
 
-def _per_sequence_step(step_ids: Tensor, reduce: str) -> Tensor:
-    """[B, 1]: per-sequence min or max step id over policy tokens (-1 if none)."""
-    policy = policy_mask(step_ids)
-    if reduce == "max":
-        filled = step_ids.masked_fill(~policy, -1)
-        return filled.amax(dim=-1, keepdim=True)  # [B, 1]
-    big = torch.iinfo(step_ids.dtype).max
-    low = step_ids.masked_fill(~policy, big).amin(dim=-1, keepdim=True)  # [B, 1]
-    return low.masked_fill(low == big, -1)
+def _last_step(step_ids: Tensor) -> Tensor:
+    """[B, 1]: per-sequence largest step id over policy tokens (-1 if none)."""
+    return step_ids.masked_fill(~policy_mask(step_ids), -1).amax(dim=-1, keepdim=True)
 
 
 @dataclass(frozen=True)
@@ -60,11 +54,17 @@ class AllSteps:
 
 @dataclass(frozen=True)
 class FirstStep:
-    """Only the first step of each sequence: its smallest step id, normally 0 (the plan)."""
+    """Only the first step, the plan: the policy tokens of step 0.
+
+    A sequence whose plan the policy did not write (a forced plan: its tokens are
+    prompt, step id -1 once collated) has no first step to train, so its mask is
+    empty and it drops out of the loss. It does not fall back to the policy's first
+    own turn: a first-step update credits the plan for the sequence's reward, and
+    turn 1, written after an imposed plan, is not what that reward judged.
+    """
 
     def __call__(self, step_ids: Tensor) -> Tensor:
-        first = _per_sequence_step(step_ids, "min")  # [B, 1]
-        return policy_mask(step_ids) & (step_ids == first)
+        return policy_mask(step_ids) & (step_ids == 0)
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class LastStep:
     """Only the last step of each sequence: its largest step id."""
 
     def __call__(self, step_ids: Tensor) -> Tensor:
-        last = _per_sequence_step(step_ids, "max")  # [B, 1]
+        last = _last_step(step_ids)  # [B, 1]
         return policy_mask(step_ids) & (step_ids == last)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
 
-from agents.grpo import AdvantageScale, Aggregation, KLConfig
+from agents.grpo import AdvantageScale, Aggregation, KLConfig, Normalization
 
 
 class Algo(str, enum.Enum):
@@ -147,6 +147,10 @@ class TrainConfig:
     """Stage-2 loss aggregation."""
     advantage_scale: AdvantageScale = AdvantageScale.GROUP
     """Divide centered rewards by the group std (group), the batch std (batch) or nothing (none)."""
+    min_reward_spread: float = 0.01
+    """Groups whose rewards differ by less than this (max - min) count as flat: zero advantage, not judge noise scaled to +-1."""
+    normalization: Normalization = Normalization.SAMPLED
+    """Sequence-level losses divide by every sampled sequence, zero-advantage ones adding 0 (sampled, the paper's 1/G), or by the kept ones (kept)."""
 
     # ---------------------------------------------------------------- optimization
     learning_rate: float = 1e-6
@@ -220,7 +224,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)!r}.")
-        for name in ("stage1_steps", "stage2_steps", "stop_after", "save_every", "max_tasks"):
+        nonnegative = ("stage1_steps", "stage2_steps", "stop_after", "save_every", "max_tasks")
+        for name in nonnegative + ("min_reward_spread",):
             if getattr(self, name) < 0:
                 raise ValueError(f"Expected {name} >= 0, got {getattr(self, name)!r}.")
 

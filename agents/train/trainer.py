@@ -398,6 +398,7 @@ def update_settings(config: TrainConfig, stage: Stage) -> UpdateSettings:
         kl=s.kl,
         aggregation=s.aggregation,
         fixed_length=config.max_turns * config.max_new_tokens,
+        normalization=config.normalization,
         optimizer_steps=config.optimizer_steps_per_batch,
         micro_batch_size=config.micro_batch_size,
         max_grad_norm=config.max_grad_norm,
@@ -436,8 +437,12 @@ def with_logps(run: Run, batch: TrainBatch, settings: UpdateSettings, kl: bool) 
     return batch
 
 
-def update(run: Run, stage: Stage, step: int, batch: TrainBatch | None) -> UpdateStats | None:
-    """One GRPO update on every process, or None (with a warning) when no process has data."""
+def update(
+    run: Run, stage: Stage, step: int, batch: TrainBatch | None, sampled: int
+) -> UpdateStats | None:
+    """One GRPO update on every process, or None (with a warning) when no process has data.
+
+    ``sampled``: the sequences this process sampled, the batch's dropped ones included."""
     present = run.comm.all_sum(torch.tensor([float(batch is not None)]))
     if float(present.sum()) == 0:
         warnings.warn(
@@ -453,7 +458,7 @@ def update(run: Run, stage: Stage, step: int, batch: TrainBatch | None) -> Updat
         derive_seed(run.config.seed, "minibatch", step, run.rank)
     )
     return grpo_update(
-        run.model, run.optimizer, run.scheduler, batch, settings, generator, run.comm
+        run.model, run.optimizer, run.scheduler, batch, settings, generator, run.comm, sampled
     )
 
 
@@ -491,11 +496,13 @@ def grpo_step(run: Run, stages: tuple[Stage, ...], step: int) -> dict[str, Any]:
     with guard_oom(run.config, stage, "reward scoring"):
         rewards = score(run, stage, trajectories)
     groups = torch.tensor([t.group_id for t in trajectories], dtype=torch.long)
-    adv = group_advantages(rewards.values, groups, run.config.advantage_scale)
+    adv = group_advantages(
+        rewards.values, groups, run.config.advantage_scale, min_spread=run.config.min_reward_spread
+    )
     batch = build_batch(run, stage, step, trajectories, adv)
     t2 = time.perf_counter()
     with guard_oom(run.config, stage, "the update"):
-        stats = update(run, stage, step, batch)
+        stats = update(run, stage, step, batch, len(trajectories))
     t3 = time.perf_counter()
     record = step_record(run, stage, trajectories, rewards, adv, batch, stats)
     times = {"time/rollout": t1 - t0, "time/reward": t2 - t1, "time/update": t3 - t2}
@@ -543,6 +550,7 @@ def step_record(
     if stage.reward in (RewardSource.PLAN_RUBRIC, RewardSource.NAIVE_PLAN):
         tally.add("rubric/score", good.sum(), valid.sum())
     tally.add("groups/zero_variance_share", adv.zero_variance_groups, adv.num_groups)
+    tally.add("groups/low_spread_share", adv.low_spread_groups, adv.num_groups)
     _token_counts(tally, trajectories, batch)
     _loss_stats(tally, stats)
     sums = tally.reduce(run.comm.all_sum)

@@ -9,6 +9,13 @@ The loss of a micro-batch is the mini-batch loss restricted to its rows: the agg
 over the micro-batch is scaled by (its share of the mini-batch's denominator) x (number of
 processes), so that accumulating micro-batches and averaging gradients across processes
 gives exactly the aggregate over the whole mini-batch on all processes together.
+
+The mini-batch's denominator is what it kept (sequences or tokens) with
+``Normalization.KEPT``. With ``Normalization.SAMPLED`` (the paper's 1/G) the shuffle splits
+every *sampled* sequence, the dropped ones (zero advantage, excluded reward, nothing
+selected) included, and the sequence-level aggregations divide by the mini-batch's number
+of sampled sequences (over all processes); the dropped ones add zero and cost no forward. A mini-batch with no selected token on any
+process takes no optimizer step: Adam would otherwise move the weights on a zero gradient.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from torch import Tensor, nn
 from agents.grpo import (
     Aggregation,
     KLConfig,
+    Normalization,
     aggregate,
     approx_kl,
     clip_fraction,
@@ -46,6 +54,8 @@ class UpdateSettings:
     aggregation: Aggregation = Aggregation.SEQ_MEAN_TOKEN_MEAN
     fixed_length: int | None = None
     """Denominator of seq-mean-token-sum-norm."""
+    normalization: Normalization = Normalization.SAMPLED
+    """Sequence-level modes: divide by every sampled sequence (paper) or the kept ones."""
     optimizer_steps: int = 1
     micro_batch_size: int = 4
     max_grad_norm: float = 1.0
@@ -67,6 +77,7 @@ class UpdateStats(NamedTuple):
     ref_kl: float
     """Mean per-token KL to the reference policy (0 when KL is off)."""
     optimizer_steps: int
+    """Optimizer steps taken (mini-batches with nothing selected take none)."""
 
 
 class LossParts(NamedTuple):
@@ -94,6 +105,14 @@ def denominator(mask: Tensor, mode: Aggregation) -> Tensor:
     if Aggregation(mode) is Aggregation.TOKEN_MEAN:
         return mask.sum().float()
     return sequence_has_tokens(mask).sum().float()
+
+
+def uses_sampled(settings: UpdateSettings) -> bool:
+    """Whether mini-batches divide by their share of the sampled sequences."""
+    return (
+        Normalization(settings.normalization) is Normalization.SAMPLED
+        and Aggregation(settings.aggregation) is not Aggregation.TOKEN_MEAN
+    )
 
 
 def minibatch_indices(num: int, parts: int, generator: torch.Generator) -> list[Tensor]:
@@ -144,7 +163,7 @@ def _micro_step(
     eps = (settings.eps_low, settings.eps_high)
     stats = {
         "loss": float(loss.detach()),
-        "clip_fraction": float(clip_fraction(logp, micro.old_logp, mask, *eps)),
+        "clip_fraction": float(clip_fraction(logp, micro.old_logp, micro.advantages, mask, *eps)),
         "approx_kl": float(approx_kl(logp, micro.old_logp, mask)),
         "ref_kl": float(parts.ref_kl.detach()[mask].mean()) if settings.kl.enabled else 0.0,
     }
@@ -182,20 +201,38 @@ def grpo_update(
     settings: UpdateSettings,
     generator: torch.Generator,
     comm: Collectives | None = None,
+    sampled: int | None = None,
 ) -> UpdateStats:
-    """Take ``settings.optimizer_steps`` optimizer steps on ``batch``.
+    """Take up to ``settings.optimizer_steps`` optimizer steps on ``batch``.
+
+    ``sampled`` is the number of sequences this process sampled for the batch, dropped
+    ones included (default: the batch's own rows); see :class:`Normalization`.
 
     Every process must call this with the same settings; a process may hold fewer
     micro-batches than another (even none, with an empty batch): it then runs zero-weight
     filler micro-batches so that all processes join the same gradient all-reduces.
     """
     comm = comm or Collectives()
+    sampled = batch.num_sequences if sampled is None else sampled
+    if sampled < batch.num_sequences:
+        raise ValueError(
+            f"Expected sampled >= the batch's {batch.num_sequences} sequences, got {sampled}."
+        )
+    paper = uses_sampled(settings)
     sums: dict[str, list[float]] = {}
     norms = []
-    parts = minibatch_indices(batch.num_sequences, settings.optimizer_steps, generator)
-    for index, rows in enumerate(parts):
+    # Under SAMPLED the shuffle splits every sampled sequence; slots past the batch's rows
+    # stand for the dropped ones, which count in their mini-batch's size and add zero.
+    slots = sampled if paper else batch.num_sequences
+    parts = minibatch_indices(slots, settings.optimizer_steps, generator)
+    for index, part in enumerate(parts):
+        rows = part[part < batch.num_sequences]
         micros = micro_batches(batch, rows, settings.micro_batch_size)
-        for stats in _accumulate(model, micros, settings, comm, entropy=index == 0):
+        size = float(part.numel()) if paper else None
+        done = _accumulate(model, micros, settings, comm, entropy=index == 0, sampled=size)
+        if done is None:
+            continue  # nothing selected on any process: no step on a zero gradient
+        for stats in done:
             for key, value in stats.items():
                 entry = sums.setdefault(key, [0.0, 0.0])
                 entry[0], entry[1] = entry[0] + value, entry[1] + 1
@@ -222,13 +259,20 @@ def _accumulate(
     settings: UpdateSettings,
     comm: Collectives,
     entropy: bool,
-) -> list[dict[str, float]]:
+    sampled: float | None = None,
+) -> list[dict[str, float]] | None:
     """Backward every micro-batch of one mini-batch (gradients accumulate); the stats of
-    those that hold selected tokens. Pads with filler micro-batches to the largest count
-    of any process, and lets the gradient all-reduce run on the last backward only."""
+    those that hold selected tokens, or None (no backward) when no process selected any.
+    Pads with filler micro-batches to the largest count of any process, and lets the
+    gradient all-reduce run on the last backward only. ``sampled``: this process's sampled
+    sequences in the mini-batch, the denominator under ``Normalization.SAMPLED``."""
     device = _device(model)
     local = sum((denominator(m.loss_mask, settings.aggregation) for m in micros), torch.zeros(()))
-    total = float(comm.all_sum(local.reshape(1).to(device)).item())
+    counts = torch.stack([local, torch.tensor(float(sampled or 0.0))]).to(device)
+    kept, shared = comm.all_sum(counts).tolist()  # over processes
+    if kept == 0:
+        return None
+    total = shared if sampled is not None else kept
     steps = int(comm.all_max(torch.tensor([len(micros)], device=device)).item())
     out = []
     for i in range(max(steps, 1)):

@@ -22,6 +22,27 @@ def test_group_scale_matches_hand_computation():
     assert adv.num_groups == 2
 
 
+def test_spread_floor_makes_noise_groups_flat_by_hand():
+    # group 0: judge noise, spread 0.5005 - 0.5000 = 0.0005: +-1 without the floor
+    # group 1: spread 0.6 - 0.2 = 0.4: mean 0.4, std 0.2 -> +-1 with or without it
+    # group 2: equal rewards: flat either way (not counted as low-spread)
+    rewards = torch.tensor([0.5, 0.5005, 0.2, 0.6, 0.7, 0.7])
+    groups = torch.tensor([0, 0, 1, 1, 2, 2])
+    noisy = group_advantages(rewards, groups, eps=0.0)
+    torch.testing.assert_close(noisy.values[:2], torch.tensor([-1.0, 1.0]), atol=1e-3, rtol=0)
+    assert (noisy.zero_variance_groups, noisy.low_spread_groups) == (1, 0)
+    floored = group_advantages(rewards, groups, eps=0.0, min_spread=0.01)
+    expected = torch.tensor([0.0, 0.0, -1.0, 1.0, 0.0, 0.0])
+    torch.testing.assert_close(floored.values, expected, atol=1e-6, rtol=0)
+    assert (floored.zero_variance_groups, floored.low_spread_groups) == (2, 1)
+    assert floored.zero_variance_share == pytest.approx(2 / 3)
+    # the floor is strict: a spread equal to it is not below it
+    at = group_advantages(torch.tensor([0.0, 0.5]), torch.tensor([0, 0]), min_spread=0.5)
+    assert at.low_spread_groups == 0 and at.values.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"Expected min_spread >= 0, got -0.1"):
+        group_advantages(rewards, groups, min_spread=-0.1)
+
+
 def test_eps_is_added_to_std():
     adv = group_advantages(torch.tensor([1.0, 0.0]), torch.tensor([3, 3]), eps=0.5)
     # mean 0.5, std 0.5 -> 0.5 / (0.5 + 0.5) = 0.5

@@ -38,12 +38,28 @@ def test_clipped_surrogate_accepts_per_token_advantages():
     torch.testing.assert_close(clipped_surrogate(logp, old, per_tok, EPS_LOW, EPS_HIGH), per_seq)
 
 
-def test_clip_fraction_counts_selected_tokens_only():
+def test_clip_fraction_counts_only_tokens_whose_gradient_was_clipped():
     logp, old = RATIOS.log(), torch.zeros(2, 3)
+    adv = torch.tensor([2.0, -1.0])
     full = torch.ones(2, 3, dtype=torch.bool)
-    assert clip_fraction(logp, old, full, EPS_LOW, EPS_HIGH).item() == pytest.approx(4 / 6)
+    # A=+2: rho 1.5 > 1.28 clipped; rho 0.5 < 0.8 keeps its gradient (unclipped is the min)
+    # A=-1: rho 1.5 keeps its gradient; rho 0.5 < 0.8 clipped. The zero grads of
+    # test_clipped_surrogate_by_hand: 2 of 6 (ratios outside the range: 4 of 6).
+    assert clip_fraction(logp, old, adv, full, EPS_LOW, EPS_HIGH).item() == pytest.approx(2 / 6)
     mask = torch.tensor([[True, False, True], [True, True, True]])
-    assert clip_fraction(logp, old, mask, EPS_LOW, EPS_HIGH).item() == pytest.approx(3 / 5)
+    assert clip_fraction(logp, old, adv, mask, EPS_LOW, EPS_HIGH).item() == pytest.approx(2 / 5)
+
+
+def test_clip_fraction_of_the_issue_one_clipped_token_of_four():
+    # ratios 1.5, 0.5, 0.5, 1.0 with A = +1: three lie outside [0.8, 1.28] (the old count
+    # logged 0.75), but only rho 1.5 has its gradient removed: 1/4.
+    logp, old = torch.tensor([[1.5, 0.5, 0.5, 1.0]]).log(), torch.zeros(1, 4)
+    full = torch.ones(1, 4, dtype=torch.bool)
+    assert clip_fraction(logp, old, torch.ones(1), full, EPS_LOW, EPS_HIGH).item() == 0.25
+    assert clip_fraction(logp, old, -torch.ones(1), full, EPS_LOW, EPS_HIGH).item() == 0.5
+    assert clip_fraction(logp, old, torch.zeros(1), full, EPS_LOW, EPS_HIGH).item() == 0.0
+    per_token = torch.tensor([[1.0, -1.0, 1.0, -1.0]])  # clipped: rho 1.5 (A>0), 0.5 (A<0)
+    assert clip_fraction(logp, old, per_token, full, EPS_LOW, EPS_HIGH).item() == 0.5
 
 
 NAN = float("nan")
@@ -66,6 +82,38 @@ def test_aggregate_by_hand(mode, expected):
     out.backward()
     assert not torch.isnan(x.grad).any()
     assert x.grad[~MASK].eq(0).all()
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("token-mean", (1 + 2 + 3 + 10) / 4),  # a token mean: num_sequences does not apply
+        ("seq-mean-token-mean", (2.0 + 10.0) / 8),  # (1/G) sum over G = 8 sampled sequences
+        ("seq-mean-token-sum-norm", (6 / 4 + 10 / 4) / 8),
+    ],
+)
+def test_aggregate_over_all_sampled_sequences_by_hand(mode, expected):
+    # 8 sequences were sampled; 5 were dropped (zero advantage) and row 2 selects nothing:
+    # they add 0 to the sum but count in G, as in the paper's (1/G) sum_i.
+    x = PER_TOKEN.clone().requires_grad_()
+    out = aggregate(x, MASK, mode, fixed_length=4, num_sequences=8)
+    assert out.item() == pytest.approx(expected)
+    out.backward()
+    assert x.grad[~MASK].eq(0).all()
+
+
+def test_sampled_normalization_keeps_the_gradient_scale_of_a_flat_group():
+    # Two groups of two; group B is flat and dropped. The kept mean doubles the weight of
+    # group A's tokens (the 2.0x of the issue); (1/G) with G = 4 does not.
+    x = torch.zeros(2, 2, requires_grad=True)
+    mask = torch.ones(2, 2, dtype=torch.bool)
+    aggregate(x, mask, Aggregation.SEQ_MEAN_TOKEN_MEAN).backward()
+    torch.testing.assert_close(x.grad, torch.full((2, 2), 1 / 4))  # (1/2 seq) * (1/2 tok)
+    x.grad = None
+    aggregate(x, mask, Aggregation.SEQ_MEAN_TOKEN_MEAN, num_sequences=4).backward()
+    torch.testing.assert_close(x.grad, torch.full((2, 2), 1 / 8))  # (1/4 seq) * (1/2 tok)
+    with pytest.raises(ValueError, match="num_sequences >= the 2 sequences"):
+        aggregate(x, mask, Aggregation.SEQ_MEAN_TOKEN_MEAN, num_sequences=1)
 
 
 def test_aggregate_gradients_weigh_tokens_by_mode():

@@ -35,8 +35,12 @@ def test_first_step_selects_the_plan_turn():
     assert positions(FirstStep()(STEP_IDS)) == [[2, 3], [1, 2], []]
 
 
-def test_first_step_is_the_smallest_step_present():
-    assert positions(FirstStep()(torch.tensor([[-1, 3, 3, -1, 4]]))) == [[1, 2]]
+def test_first_step_is_the_plan_even_when_the_policy_did_not_write_it():
+    # A forced plan is prompt (step -1 once collated): the sequence has no first step of
+    # its own, and the mask does not fall back to turn 1.
+    forced = torch.tensor([[-1, -1, -1, -1, 1, 1, -1, 2], [-1, 0, 0, -1, 1, 1, -1, 2]])
+    assert positions(FirstStep()(forced)) == [[], [1, 2]]
+    assert positions(FirstStep()(torch.tensor([[-1, 3, 3, -1, 4]]))) == [[]]
 
 
 def test_last_step_is_per_sequence():

@@ -36,13 +36,14 @@ def test_collate_keeps_rows_with_a_valid_reward_and_selected_tokens():
     adv = torch.tensor([1.0, -1.0, 0.5, 2.0])
     keep = torch.tensor([True, True, False, True])
     batch = collate([a, b, c, forced], adv, keep, FirstStep(), pad_id=0)
-    # c is dropped (keep False); forced keeps its first *sampled* step (1)
-    assert batch.advantages.tolist() == [1.0, -1.0, 2.0]
+    # c is dropped (keep False); forced has no plan of its own: no first step, dropped
+    assert batch.advantages.tolist() == [1.0, -1.0]
     assert batch.loss_mask.tolist() == [
         [False, True, True, False, False, False],
         [False, True, False, False, False, False],
-        [False, False, True, False, False, False],
     ]
+    with_turn_1 = collate([forced], adv[3:], keep[3:], AllSteps(), pad_id=0)
+    assert with_turn_1.loss_mask.tolist() == [[False, False, True]]
     all_steps = collate([a, b], adv[:2], keep[:2], AllSteps(), pad_id=0)
     assert all_steps.loss_mask.sum().item() == 2 + 3
 

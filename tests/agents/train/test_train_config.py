@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import pytest
 
-from agents.grpo import Aggregation, AllSteps, FirstStep, LastStep, RandomStep
+from agents.grpo import Aggregation, AllSteps, FirstStep, LastStep, Normalization, RandomStep
 from agents.train.algos import (
     RewardSource,
     StepChoice,
@@ -49,6 +49,15 @@ def test_parse_args_types_enums_and_booleans():
     assert config.progress is False
     with pytest.raises(SystemExit):
         parse_args(["--algo", "ppo"])
+
+
+def test_spread_floor_and_normalization_settings():
+    default = TrainConfig()
+    assert default.min_reward_spread == 0.01 and default.normalization is Normalization.SAMPLED
+    config = parse_args(["--min-reward-spread", "0", "--normalization", "kept"])
+    assert config.min_reward_spread == 0.0 and config.normalization is Normalization.KEPT
+    with pytest.raises(ValueError, match="Expected min_reward_spread >= 0, got -0.5"):
+        TrainConfig(min_reward_spread=-0.5)
 
 
 def test_config_round_trips_through_json_and_validates():

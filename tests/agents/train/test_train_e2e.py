@@ -69,12 +69,14 @@ def corpus_dir(tmp_path_factory) -> Path:
 
 
 def args(corpus: Path, out: Path, *extra: str) -> list[str]:
+    # The tiny random judge's scores differ only by noise, which the default spread floor
+    # makes flat; these runs test the machinery, so they train on it (floor 0).
     return [
         "--tiny-model", "--corpus", str(corpus), "--output-dir", str(out),
         "--max-turns", "2", "--max-new-tokens", "10", "--tasks-per-step", "1",
         "--stage1-group-size", "3", "--stage2-group-size", "2", "--micro-batch-size", "2",
         "--optimizer-steps-per-batch", "2", "--learning-rate", "1e-3", "--no-progress",
-        "--judge-batch-size", "3", *extra,
+        "--judge-batch-size", "3", "--min-reward-spread", "0", *extra,
     ]  # fmt: skip
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from agents.grpo import Aggregation, AllSteps, FirstStep, KLConfig, aggregate
+from agents.grpo import Aggregation, AllSteps, FirstStep, KLConfig, Normalization, aggregate
 from agents.train.batch import TrainBatch, collate
 from agents.train.logprobs import (
     forward_logits,
@@ -146,6 +146,78 @@ def test_several_optimizer_steps_keep_old_logprobs_and_report_stats():
     assert stats.grad_norm > 0 and stats.entropy > 0
     assert stats.approx_kl >= 0 and 0 <= stats.clip_fraction <= 1
     assert stats.ref_kl == 0
+
+
+def test_an_empty_mini_batch_takes_no_optimizer_step():
+    # One sequence, two mini-batches: the second is empty. AdamW on a zero gradient would
+    # still move the weights by its momentum; no step at all leaves them as one step did.
+    model = tiny_model()
+    batch = make_batch(model, FirstStep(), [1.0], layouts=[LAYOUT])
+    after = []
+    for steps in (1, 2):
+        m = copy.deepcopy(model)
+        optimizer = torch.optim.AdamW(m.parameters(), lr=1e-2)
+        settings = UpdateSettings(optimizer_steps=steps, micro_batch_size=1)
+        stats = grpo_update(m, optimizer, None, batch, settings, torch.Generator().manual_seed(0))
+        assert stats.optimizer_steps == 1
+        assert all(state["step"] == 1 for state in optimizer.state.values())
+        after.append([p.detach().clone() for p in m.parameters()])
+    for one, two in zip(*after):
+        assert torch.equal(one, two)
+    empty = batch.select(torch.zeros(0, dtype=torch.long))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    stats = grpo_update(model, optimizer, scheduler, empty, UpdateSettings(), torch.Generator())
+    assert stats.optimizer_steps == 0 and scheduler.last_epoch == 0
+
+
+@pytest.mark.parametrize("micro", [1, 3])
+def test_sampled_normalization_divides_by_every_sampled_sequence(micro):
+    # 3 kept sequences out of 6 sampled (3 dropped with zero advantage): the paper's 1/G
+    # gives half the gradient of the kept mean, 3/6; token-mean is not affected.
+    model = tiny_model()
+    batch = make_batch(model, AllSteps(), [1.0, -0.5, 0.7])
+    grads = {}
+    for normalization in Normalization:
+        for aggregation in (Aggregation.SEQ_MEAN_TOKEN_MEAN, Aggregation.TOKEN_MEAN):
+            m = copy.deepcopy(model)
+            opt = RecordingSGD(m.parameters())
+            settings = UpdateSettings(
+                aggregation=aggregation,
+                normalization=normalization,
+                optimizer_steps=1,
+                micro_batch_size=micro,
+                max_grad_norm=0.0,
+            )
+            grpo_update(m, opt, None, batch, settings, torch.Generator().manual_seed(0), sampled=6)
+            grads[normalization, aggregation] = opt.grads[0]
+    seq, tok = Aggregation.SEQ_MEAN_TOKEN_MEAN, Aggregation.TOKEN_MEAN
+    for half, full in zip(grads[Normalization.SAMPLED, seq], grads[Normalization.KEPT, seq]):
+        torch.testing.assert_close(half, full * 3 / 6, rtol=1e-5, atol=1e-8)
+    for a, b in zip(grads[Normalization.SAMPLED, tok], grads[Normalization.KEPT, tok]):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="sampled >= the batch's 3 sequences, got 2"):
+        grpo_update(model, opt, None, batch, UpdateSettings(), torch.Generator(), sampled=2)
+
+
+def test_sampled_normalization_splits_the_sampled_sequences_over_mini_batches():
+    # 1 kept of 4 sampled, 2 optimizer steps: the shuffle splits the 4 sampled sequences
+    # into mini-batches of 2; the kept one divides by 2 (gradient x 1/2), the mini-batch
+    # of two dropped ones takes no step. The kept mean divides by 1.
+    model = tiny_model()
+    batch = make_batch(model, FirstStep(), [1.0], layouts=[LAYOUT])
+    grads = {}
+    for normalization, sampled in ((Normalization.SAMPLED, 4), (Normalization.KEPT, None)):
+        m = copy.deepcopy(model)
+        opt = RecordingSGD(m.parameters())
+        settings = UpdateSettings(
+            normalization=normalization, optimizer_steps=2, micro_batch_size=1, max_grad_norm=0
+        )
+        gen = torch.Generator().manual_seed(0)
+        stats = grpo_update(m, opt, None, batch, settings, gen, sampled=sampled)
+        assert stats.optimizer_steps == len(opt.grads) == 1
+        grads[normalization] = opt.grads[0]
+    for a, b in zip(grads[Normalization.SAMPLED], grads[Normalization.KEPT]):
+        torch.testing.assert_close(a, b / 2, rtol=1e-5, atol=1e-8)
 
 
 def test_kl_term_uses_reference_logprobs():
