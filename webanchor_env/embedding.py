@@ -59,7 +59,7 @@ def model_name(model: str | None) -> str:
 
 
 class Encoder:
-    """Encodes texts with one sentence-transformers model, loaded on first use.
+    """Encodes texts with one sentence encoder (BERT or sentence-transformers), loaded on first use.
 
     ``calls`` and ``texts_encoded`` count the work done, so callers (and tests) can see
     whether an index was rebuilt or read from its cache.
