@@ -192,7 +192,11 @@ class TrainConfig:
 
     # ---------------------------------------------------------------- sft
     sft_max_tasks: int = 32
-    """Gold-path trajectories of the train split used for the SFT warm start."""
+    """Gold-path trajectories of the train split used for the SFT warm start (0: all)."""
+    sft_max_hops: int = 0
+    """Only tasks of at most this many hops give SFT demonstrations (0: all)."""
+    sft_lr_decay: bool = False
+    """Cosine-decay the SFT learning rate to a tenth over the run, after the warm-up."""
     sft_epochs: int = 2
     """Passes over the SFT trajectories."""
     sft_learning_rate: float = 5e-5
@@ -225,6 +229,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)!r}.")
         nonnegative = ("stage1_steps", "stage2_steps", "stop_after", "save_every", "max_tasks")
+        nonnegative += ("sft_max_tasks", "sft_max_hops")
         for name in nonnegative + ("min_reward_spread",):
             if getattr(self, name) < 0:
                 raise ValueError(f"Expected {name} >= 0, got {getattr(self, name)!r}.")
@@ -279,6 +284,7 @@ def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
 
 
 EXAMPLES = """examples:
+  python -m agents.train --preset smollm2-cpu      # the SFT warm start of SmolLM2 (CPU)
   python -m agents.train --algo sft --output-dir runs/sft
   python -m agents.train --algo anchor-grpo --model runs/sft/final --stage1-steps 20 \\
       --stage2-steps 40 --stage1-group-size 8 --judge-model smollm2 --output-dir runs/anchor
@@ -319,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--preset", metavar="NAME",
+        help="named defaults (agents.train.presets: smollm2-cpu); other flags override them",
+    )  # fmt: skip
     docs, types = field_docs(), _field_types()
     for f in fields(TrainConfig):
         kind, flag = types[f.name], "--" + f.name.replace("_", "-")
@@ -337,5 +347,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    """The config given by command-line arguments (``sys.argv[1:]`` by default)."""
-    return TrainConfig(**vars(build_parser().parse_args(argv)))
+    """The config given by command-line arguments (``sys.argv[1:]`` by default).
+
+    ``--preset NAME`` (agents.train.presets) sets defaults that the other flags override.
+    """
+    from agents.train.presets import PRESETS, preset
+
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--preset", choices=sorted(PRESETS), default=None)
+    known, rest = first.parse_known_args(argv)
+    parser = build_parser()
+    if known.preset:
+        parser.set_defaults(**preset(known.preset))
+    values = vars(parser.parse_args(rest))
+    values.pop("preset", None)
+    return TrainConfig(**values)

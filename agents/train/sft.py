@@ -34,7 +34,15 @@ from agents.train.algos import derive_seed
 from agents.train.batch import pad_trajectories
 from agents.train.config import TrainConfig
 from agents.train.logprobs import CHUNK_SIZE, token_logprobs
-from agents.train.trainer import Run, TrainResult, conclude, param_sync, run_loop, setup_run
+from agents.train.trainer import (
+    LRSchedule,
+    Run,
+    TrainResult,
+    conclude,
+    param_sync,
+    run_loop,
+    setup_run,
+)
 from agents.train.update import clip_gradients
 from agents.trajectory import Trajectory
 
@@ -44,6 +52,13 @@ GOLD_MAX_NEW_TOKENS = 1024
 
 RECOVERY_EVERY = 4
 """One task in this many also gets a recovery demonstration (see :func:`gold_trajectories`)."""
+
+
+def sft_tasks(tasks: Sequence[Any], max_hops: int = 0, max_tasks: int = 0) -> list[Any]:
+    """The tasks that give demonstrations: at most ``max_hops`` hops, the first ``max_tasks``
+    of them (0: no limit)."""
+    chosen = [t for t in tasks if not max_hops or t.hops <= max_hops]
+    return chosen[:max_tasks] if max_tasks else chosen
 
 
 def gold_trajectories(
@@ -103,17 +118,40 @@ def steps_per_epoch(num: int, micro_batch_size: int, world: int) -> int:
     return max(1, math.ceil(num / (micro_batch_size * world)))
 
 
+LENGTH_WINDOW = 16
+"""Steps' worth of trajectories sorted by length together (see :func:`epoch_order`)."""
+
+
+def epoch_order(lengths: Sequence[int], seed: int, epoch: int, per_step: int) -> list[int]:
+    """The order of the trajectories in ``epoch``: similar lengths share a step.
+
+    A fresh permutation seeded by (seed, epoch) is cut into windows of ``LENGTH_WINDOW``
+    steps; each window is sorted by length and cut into steps of ``per_step``, and the steps
+    are shuffled (a last, partial step stays last), so a micro-batch pads little and the
+    order of lengths stays random.
+    """
+    gen = torch.Generator().manual_seed(derive_seed(seed, "sft", epoch))
+    order = torch.randperm(len(lengths), generator=gen).tolist()
+    window = LENGTH_WINDOW * per_step
+    steps: list[list[int]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: (lengths[i], i))
+        steps += [chunk[i : i + per_step] for i in range(0, len(chunk), per_step)]
+    full = len(steps) - (len(steps[-1]) < per_step if steps else 0)
+    shuffle = torch.randperm(full, generator=gen).tolist() + list(range(full, len(steps)))
+    return [i for s in shuffle for i in steps[s]]
+
+
 def sft_rows(
-    num: int, seed: int, step: int, per_epoch: int, size: int, rank: int, world: int
+    lengths: Sequence[int], seed: int, step: int, per_epoch: int, size: int, rank: int, world: int
 ) -> list[int]:
     """Indices of the trajectories process ``rank`` trains on at ``step`` (maybe none).
 
-    Each epoch is a fresh permutation seeded by (seed, epoch); a step takes the next
+    Each epoch visits every trajectory once in :func:`epoch_order`; a step takes the next
     ``size * world`` of it and each process its own ``size``.
     """
     epoch, index = divmod(step, per_epoch)
-    gen = torch.Generator().manual_seed(derive_seed(seed, "sft", epoch))
-    order = torch.randperm(num, generator=gen).tolist()
+    order = epoch_order(lengths, seed, epoch, size * world)
     start = index * size * world + rank * size
     return order[start : start + size]
 
@@ -121,7 +159,8 @@ def sft_rows(
 def sft_step(run: Run, data: Sequence[Trajectory], step: int, per_epoch: int) -> dict[str, Any]:
     """One optimizer step of SFT on this process's share of the step's trajectories."""
     c, device = run.config, run.accelerator.device
-    rows = sft_rows(len(data), c.seed, step, per_epoch, c.micro_batch_size, run.rank, run.world)
+    lengths = [len(t.token_ids) for t in data]
+    rows = sft_rows(lengths, c.seed, step, per_epoch, c.micro_batch_size, run.rank, run.world)
     pad = run.tokenizer.pad_token_id or 0
     ids, attention, _, action, _ = pad_trajectories([data[i] for i in rows] or [data[0]], pad)
     if not rows:
@@ -145,7 +184,7 @@ def sft_step(run: Run, data: Sequence[Trajectory], step: int, per_epoch: int) ->
 def train_sft(config: TrainConfig) -> TrainResult:
     """Supervised fine-tuning on gold trajectories; saves the model to output_dir/final."""
     run = setup_run(config, config.sft_learning_rate, needs_initial=False)
-    tasks = list(run.tasks.values())[: config.sft_max_tasks]
+    tasks = sft_tasks(list(run.tasks.values()), config.sft_max_hops, config.sft_max_tasks)
     data = gold_trajectories(run.tokenizer, run.make_env, tasks, config.prompt, config.split)
     if not data:
         raise ValueError(
@@ -154,6 +193,8 @@ def train_sft(config: TrainConfig) -> TrainResult:
         )
     per_epoch = steps_per_epoch(len(data), config.micro_batch_size, run.world)
     total = per_epoch * config.sft_epochs
+    if config.sft_lr_decay:
+        run.scheduler.lr_lambdas = [LRSchedule(config.warmup_steps, total)]
     before = _eval(run)
     done = run_loop(run, total, lambda s: sft_step(run, data, s, per_epoch), lambda s: 0)
     return conclude(run, done, total, before)

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from agents.agent_format import AgentFormat
 from agents.grpo import Advantages, group_advantages
 from agents.policy import SamplingParams
 from agents.prompts import get_prompt
@@ -55,6 +56,8 @@ from agents.train.update import Collectives, UpdateSettings, UpdateStats, filler
 from agents.trajectory import Trajectory
 
 FINAL_DIR = "final"
+ADAPTER_DIR = "adapter"
+"""Inside the final directory: the LoRA adapter alone (PEFT format), for LoRA runs."""
 UNSCORED = ("policy_error", "env_error", "template_mismatch")
 """Episodes ending this way have no meaningful outcome: their reward is missing."""
 SUMMED = frozenset(
@@ -155,21 +158,32 @@ def with_lora(model: nn.Module, config: TrainConfig) -> nn.Module:
 def make_optimizer(
     model: nn.Module, lr: float, weight_decay: float, warmup: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """AdamW over the trainable parameters; linear warm-up, then constant."""
+    """AdamW over the trainable parameters; linear warm-up, then constant (see
+    :class:`LRSchedule` for a decay once the number of steps is known)."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    ramp = _Warmup(warmup)
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, ramp)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, LRSchedule(warmup))
 
 
 @dataclass(frozen=True)
-class _Warmup:
-    """Learning-rate factor: (step + 1) / warmup during warm-up, then 1 (picklable)."""
+class LRSchedule:
+    """Learning-rate factor of optimizer step ``step`` (picklable).
 
-    steps: int
+    Linear warm-up, (step + 1) / warmup, over ``warmup`` steps; then 1, or with
+    ``total > warmup`` a cosine decay from 1 to ``floor`` at step ``total``.
+    """
+
+    warmup: int
+    total: int = 0
+    floor: float = 0.1
 
     def __call__(self, step: int) -> float:
-        return min(1.0, (step + 1) / self.steps) if self.steps > 0 else 1.0
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        if self.total <= self.warmup:
+            return 1.0
+        progress = min(1.0, (step - self.warmup) / (self.total - self.warmup))
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def collectives_for(accelerator: Any, model: nn.Module) -> Collectives:
@@ -199,6 +213,14 @@ def env_factory(
     backend = get_backend(corpus, show_progress=show_progress)
     make = lambda: gym.make(webanchor_env.ENV_ID, split=split, backend=backend, **env_kwargs)  # noqa: E731
     return make, backend
+
+
+def model_format(config: TrainConfig) -> AgentFormat:
+    """The format a model trained with ``config`` plays in (saved with it)."""
+    return AgentFormat(
+        prompt=config.prompt, top_k=config.top_k, visit_chars=config.visit_chars,
+        max_turns=config.max_turns, max_new_tokens=config.max_new_tokens,
+    )  # fmt: skip
 
 
 def env_settings(config: TrainConfig) -> dict[str, int]:
@@ -659,9 +681,11 @@ def finish(run: Run) -> Path:
     if run.accelerator.is_main_process:
         model = run.unwrapped
         if run.config.lora_rank > 0:
+            model.save_pretrained(out / ADAPTER_DIR)  # the adapter alone, before merging
             model = model.merge_and_unload()
         model.save_pretrained(out)
         run.tokenizer.save_pretrained(out)
+        model_format(run.config).save(out)
         plot_curves(run.logger.path, Path(run.config.output_dir) / CURVES_FILE)
     run.logger.close()
     run.accelerator.wait_for_everyone()

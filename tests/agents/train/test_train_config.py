@@ -146,6 +146,40 @@ def test_sft_rows_cover_each_epoch_once_across_processes():
 
     per_epoch = steps_per_epoch(7, micro_batch_size=2, world=2)
     assert per_epoch == 2
-    rows = [sft_rows(7, 0, s, per_epoch, 2, r, 2) for s in range(per_epoch) for r in range(2)]
+    lengths = [5, 90, 7, 60, 8, 91, 6]
+    rows = [sft_rows(lengths, 0, s, per_epoch, 2, r, 2) for s in range(per_epoch) for r in range(2)]
     flat = [i for chunk in rows for i in chunk]
     assert sorted(flat) == list(range(7)) and rows[-1] == [flat[-1]]
+
+
+def test_epoch_order_puts_similar_lengths_in_one_step():
+    from agents.train.sft import epoch_order
+
+    lengths = [10, 1000, 12, 1010, 11, 990, 13, 1020] * 4
+    order = epoch_order(lengths, seed=3, epoch=0, per_step=4)
+    assert sorted(order) == list(range(32))
+    steps = [order[i : i + 4] for i in range(0, 32, 4)]
+    assert all(len({lengths[i] >= 500 for i in step}) == 1 for step in steps)
+    assert epoch_order(lengths, seed=3, epoch=1, per_step=4) != order
+    assert epoch_order(lengths, seed=3, epoch=0, per_step=4) == order
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_floor():
+    from agents.train.trainer import LRSchedule
+
+    assert LRSchedule(4)(0) == 0.25 and LRSchedule(4)(10) == 1.0
+    cosine = LRSchedule(2, total=12, floor=0.1)
+    assert cosine(1) == 1.0 and cosine(2) == 1.0
+    assert abs(cosine(7) - 0.55) < 1e-9 and abs(cosine(12) - 0.1) < 1e-9
+    assert all(cosine(s) >= cosine(s + 1) for s in range(2, 20))
+
+
+def test_sft_tasks_filter_by_hops_then_count():
+    from types import SimpleNamespace
+
+    from agents.train.sft import sft_tasks
+
+    tasks = [SimpleNamespace(id=i, hops=h) for i, h in enumerate([1, 3, 2, 4, 1])]
+    assert [t.id for t in sft_tasks(tasks, max_hops=2)] == [0, 2, 4]
+    assert [t.id for t in sft_tasks(tasks, max_hops=2, max_tasks=2)] == [0, 2]
+    assert len(sft_tasks(tasks)) == 5

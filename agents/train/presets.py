@@ -1,0 +1,42 @@
+"""Named bundles of training settings: ``python -m agents.train --preset NAME``.
+
+A preset sets defaults; any flag given on the command line overrides it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SMOLLM2_CPU: dict[str, Any] = {
+    "algo": "sft",
+    "output_dir": "runs/smollm2-sft",
+    # The compact format: a short prompt and short observations for a 135M model.
+    "prompt": "compact-plan-prefill",
+    "top_k": 2,
+    "visit_chars": 1200,
+    "max_turns": 8,
+    "max_new_tokens": 400,
+    # LoRA adapters in bf16 autocast (2.2x faster than fp32 on a CPU with AMX-BF16).
+    "lora_rank": 16,
+    "lora_alpha": 32,
+    "precision": "bf16",
+    # Honest gold trajectories (and recovery demonstrations) of 1- and 2-hop train tasks.
+    "sft_max_hops": 2,
+    "sft_max_tasks": 450,
+    "sft_epochs": 1,
+    "sft_learning_rate": 2e-4,
+    "sft_lr_decay": True,
+    "warmup_steps": 8,
+    "micro_batch_size": 4,
+    "save_every": 20,
+}
+"""The SFT warm start of SmolLM2-135M-Instruct sized for a 2-core CPU (about 75 minutes)."""
+
+PRESETS: dict[str, dict[str, Any]] = {"smollm2-cpu": SMOLLM2_CPU}
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The settings of preset ``name``; the error lists the known names."""
+    if name not in PRESETS:
+        raise ValueError(f"Expected a preset among {sorted(PRESETS)}, got {name!r}.")
+    return dict(PRESETS[name])
