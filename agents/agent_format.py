@@ -49,4 +49,6 @@ class AgentFormat:
             data: Any = json.loads(path.read_text())
             return cls(**{f.name: data[f.name] for f in fields(cls)})
         except (ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"Expected a model format in {path}, got an unreadable file: {err}")
+            raise ValueError(
+                f"Expected a model format in {path}, got an unreadable file: {err}"
+            ) from err

@@ -5,12 +5,16 @@ Usage::
     python -m agents.evaluate --policy oracle --split test
     python -m agents.evaluate --policy smollm2 --prompt react-plan-prefill --n 4 --k 2
     python -m agents.evaluate --policy smollm2 --max-hops 1 --n 4 --temperature 1
+    python -m agents.evaluate --policy smollm2-sft --split dev --max-hops 2 --temperature 0
     python -m agents.evaluate --policy openai:http://localhost:8000/v1:Qwen/Qwen2.5-7B-Instruct
 
 ``--policy`` is ``oracle``, ``naive`` or ``random`` (the scripted agents), ``smollm2`` (the
-bundled SmolLM2-135M-Instruct), any Hugging Face id or local model directory, or
+bundled SmolLM2-135M-Instruct), ``smollm2-sft`` (the same with the shipped SFT warm start),
+any Hugging Face id or local model directory, or
 ``openai:<base_url>:<model>`` (an OpenAI-compatible endpoint; the model is what follows
-the last colon). Each task is played ``n`` times, in lockstep groups, ``--batch-tasks``
+the last colon). A trained model plays in the format saved with it (prompt variant, search
+results, visit size, turn and token limits; :mod:`agents.agent_format`) unless those flags
+are given. Each task is played ``n`` times, in lockstep groups, ``--batch-tasks``
 tasks at a time. pass@1 is averaged over the n runs; pass@k uses the unbiased estimator
 ``1 - C(n-c, k) / C(n, k)`` of Chen et al. (2021). ``--max-hops`` and ``--difficulty`` select
 the tasks by hop count and difficulty.
@@ -41,6 +45,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from agents.agent_format import AgentFormat
+from agents.models import model_directory
 from agents.policy import Policy, SamplingParams
 from agents.prompts import PromptVariant, get_prompt
 from agents.rollout import EnvFactory, RolloutConfig, RolloutEngine, TextAction
@@ -92,6 +98,18 @@ def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
 
+_FMT = "(a trained model's saved format first)"
+FORMAT_DEFAULTS: dict[str, Any] = {
+    "prompt": None,
+    "max_turns": 20,
+    "max_new_tokens": 256,
+    "top_k": 5,
+    "visit_chars": 4000,
+}
+"""Settings a trained model's saved format (:mod:`agents.agent_format`) provides; these
+values apply to models without one. Prompt None: the agent kind's own default."""
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """One evaluation; every field is a command-line option (``--batch-tasks`` ...)."""
@@ -104,13 +122,15 @@ class EvalConfig:
     n: int = field(default=1, metadata=_help("runs per task"))
     k: int = field(default=1, metadata=_help("k of pass@k (at most n)"))
     agent: str = field(default="react", metadata=_help("react or anticipatory"))
-    prompt: str | None = field(default=None, metadata=_help("prompt variant (default per agent)"))
+    prompt: str | None = field(
+        default=None, metadata=_help(f"prompt variant (default per agent) {_FMT}")
+    )
     horizon: int = field(default=3, metadata=_help("predicted actions per turn (anticipatory)"))
     batch_tasks: int = field(default=8, metadata=_help("tasks per lockstep rollout"))
-    max_turns: int = field(default=20, metadata=_help("assistant turns per episode"))
-    max_new_tokens: int = field(default=256, metadata=_help("tokens per turn"))
-    top_k: int = field(default=5, metadata=_help("search results per query (environment)"))
-    visit_chars: int = field(default=4000, metadata=_help("characters one visit returns"))
+    max_turns: int = field(default=None, metadata=_help(f"assistant turns per episode {_FMT}"))  # type: ignore[assignment]
+    max_new_tokens: int = field(default=None, metadata=_help(f"tokens per turn {_FMT}"))  # type: ignore[assignment]
+    top_k: int = field(default=None, metadata=_help(f"search results per query {_FMT}"))  # type: ignore[assignment]
+    visit_chars: int = field(default=None, metadata=_help(f"characters one visit returns {_FMT}"))  # type: ignore[assignment]
     temperature: float = field(default=1.0, metadata=_help("sampling temperature (0: greedy)"))
     top_p: float = field(default=1.0, metadata=_help("nucleus sampling mass"))
     seed: int = field(default=0, metadata=_help("sampling seed"))
@@ -125,6 +145,11 @@ class EvalConfig:
     progress: bool = field(default=True, metadata=_help("show a progress bar"))
 
     def __post_init__(self) -> None:
+        saved = AgentFormat.load(model_directory(self.policy))
+        for name, fallback in FORMAT_DEFAULTS.items():
+            if getattr(self, name) is None:
+                value = getattr(saved, name) if saved is not None else fallback
+                object.__setattr__(self, name, value)
         if self.n < 1 or not 1 <= self.k <= self.n:
             raise ValueError(f"Expected n >= 1 and 1 <= k <= n, got n={self.n}, k={self.k}.")
         if self.agent not in AGENTS:
@@ -275,7 +300,7 @@ def load_policy(
         return OpenAIPolicy(base_url=base_url, model=model)
     from agents.hf_policy import HFPolicy
 
-    return HFPolicy.from_pretrained(None if name == "smollm2" else name, device=device)
+    return HFPolicy.from_pretrained(name, device=device)
 
 
 def rollout_config(config: EvalConfig) -> RolloutConfig:
@@ -511,7 +536,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     for f in fields(EvalConfig):
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
+        shown = FORMAT_DEFAULTS.get(f.name, f.default)
+        help_text = f"{f.metadata.get('help', '')} (default: {shown})"
         if isinstance(f.default, bool):
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text

@@ -68,6 +68,25 @@ def is_default_model(name_or_path: str | None) -> bool:
     return name_or_path is None or name_or_path.lower() == DEFAULT_MODEL
 
 
+WARM_START = "smollm2-sft"
+"""The name that selects the shipped SFT warm start: SmolLM2 plus a LoRA adapter."""
+
+
+def warm_start_dir() -> Path:
+    """The shipped warm start: a PEFT LoRA adapter of SmolLM2-135M-Instruct, its format
+    (:mod:`agents.agent_format`) and its manifest (command, commit, data, measured pass@1)."""
+    return Path(__file__).parent / "data" / WARM_START
+
+
+def model_directory(name_or_path: str | None) -> Path | None:
+    """The local directory a model name stands for (where its format file would be), if any."""
+    if name_or_path == WARM_START:
+        return warm_start_dir()
+    if name_or_path and not is_default_model(name_or_path) and Path(name_or_path).is_dir():
+        return Path(name_or_path)
+    return None
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
 
@@ -148,12 +167,21 @@ def load_model_and_tokenizer(
     """Load a causal LM and its tokenizer, in eval mode, on ``device``.
 
     ``None`` or ``"smollm2"`` loads the bundled SmolLM2-135M-Instruct (converted once, see
-    the module docstring). Anything else is a Hugging Face id or a local directory; with
+    the module docstring); ``"smollm2-sft"`` the same with the shipped warm-start adapter
+    merged into its weights (:func:`warm_start_dir`). Anything else is a Hugging Face id or a local directory; with
     ``HF_HUB_OFFLINE`` set, only local files are used. ``device`` defaults to a GPU when
     present; ``dtype`` to bf16 on a GPU and float32 on the CPU.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if name_or_path == WARM_START:
+        import torch
+
+        model, tokenizer = load_model_and_tokenizer(None, device="cpu", dtype=torch.float32)
+        model = merge_adapter(model, warm_start_dir())
+        device = device or default_device()
+        model.to(device=device, dtype=dtype or default_dtype(device))
+        return model.eval(), tokenizer
     source = str(ensure_smollm2_converted()) if is_default_model(name_or_path) else name_or_path
     device = device or default_device()
     dtype = dtype or default_dtype(device)
@@ -163,6 +191,15 @@ def load_model_and_tokenizer(
     model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def merge_adapter(model: PreTrainedModel, adapter: str | Path) -> PreTrainedModel:
+    """``model`` with the PEFT LoRA adapter in directory ``adapter`` merged into its weights."""
+    from peft import PeftModel
+
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"Expected a PEFT adapter (adapter_config.json) in {adapter}.")
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
 
 
 def load_smollm2_tokenizer() -> PreTrainedTokenizerBase:

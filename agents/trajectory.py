@@ -287,3 +287,10 @@ def load_jsonl(
                 break
             raise TrajectoryFormatError(path, index + 1, f"not a trajectory ({err})") from None
     return out
+
+
+def first_step(trajectory: Trajectory) -> str:
+    """The first assistant turn as written after its prefill: what the rollout engine's
+    ``forced_first_turns`` imposes to replay it."""
+    turn = trajectory.turns[0]
+    return turn.text[len(turn.prefill) :] if turn.text.startswith(turn.prefill) else turn.text

@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
 
-from agents.trajectory import Trajectory, load_jsonl, save_jsonl  # noqa: E402
+from agents.trajectory import Trajectory, first_step, load_jsonl, save_jsonl  # noqa: E402
 
 TITLE = "Plan anchor: pass@n after a correct vs an incorrect first step"
 PROMPT = "react-plan-prefill"
@@ -108,12 +108,6 @@ def success_rate(rewards: Sequence[float]) -> float:
     if not rewards:
         raise ValueError("Expected at least one reward, got none.")
     return sum(solved(r) for r in rewards) / len(rewards)
-
-
-def first_step(trajectory: TrajectoryLike) -> str:
-    """The first assistant turn as written after its prefill (what the engine forces)."""
-    turn = trajectory.turns[0]
-    return turn.text[len(turn.prefill) :] if turn.text.startswith(turn.prefill) else turn.text
 
 
 def choose_first_steps(group: Sequence[TrajectoryLike]) -> tuple[str, str] | None:

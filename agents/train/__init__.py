@@ -9,20 +9,15 @@ from agents.train.algos import RewardSource, Stage, StepChoice, stages_for
 from agents.train.batch import TrainBatch, collate
 from agents.train.checkpoint import ConfigMismatchError
 from agents.train.config import Algo, Precision, StageSettings, TrainConfig, parse_args
-from agents.train.trainer import (
-    DemoResult,
-    OutOfMemory,
-    TrainResult,
-    demo_run,
-    demo_summary,
-    train,
-)
+from agents.train.demo import DemoResult, DemoSettings, demo_run, demo_summary
+from agents.train.trainer import OutOfMemory, TrainResult, train
 from agents.train.update import UpdateSettings, UpdateStats, grpo_update
 
 __all__ = [
     "Algo",
     "ConfigMismatchError",
     "DemoResult",
+    "DemoSettings",
     "OutOfMemory",
     "Precision",
     "RewardSource",

@@ -349,16 +349,26 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """The config given by command-line arguments (``sys.argv[1:]`` by default).
 
-    ``--preset NAME`` (agents.train.presets) sets defaults that the other flags override.
+    A starting model with a saved format (``--model smollm2-sft`` or a trained directory,
+    :mod:`agents.agent_format`) sets the prompt, observation and turn settings, ``--preset
+    NAME`` (agents.train.presets) sets its own; flags given on the command line override both.
     """
+    from agents.agent_format import AgentFormat
+    from agents.models import model_directory
     from agents.train.presets import PRESETS, preset
 
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--preset", choices=sorted(PRESETS), default=None)
+    first.add_argument("--model", default="")
     known, rest = first.parse_known_args(argv)
+    chosen = preset(known.preset) if known.preset else {}
     parser = build_parser()
-    if known.preset:
-        parser.set_defaults(**preset(known.preset))
+    saved = AgentFormat.load(model_directory(known.model or chosen.get("model", "")))
+    if saved is not None:
+        parser.set_defaults(**dataclasses.asdict(saved))
+    parser.set_defaults(**chosen)
+    if known.model:
+        rest += ["--model", known.model]
     values = vars(parser.parse_args(rest))
     values.pop("preset", None)
     return TrainConfig(**values)

@@ -365,21 +365,28 @@ def test_custom_stages_take_any_selector_and_reward_function(corpus_dir, tmp_pat
 
 
 @pytest.mark.filterwarnings("ignore:Step .. empty batch")
-def test_demo_run_warm_starts_then_trains_both_stages_and_reports(corpus_dir, tmp_path):
-    from agents.train.trainer import demo_run, demo_summary
+def test_demo_measures_probes_trains_both_stages_and_reports(corpus_dir, tmp_path):
+    from agents.agent_format import AgentFormat
+    from agents.train.demo import DemoSettings, demo_run, demo_summary
 
-    result = demo_run(
-        tmp_path, tiny_model=True, corpus=str(corpus_dir), sft_tasks=2, stage1_steps=1,
-        stage2_steps=1, group_size=2, eval_tasks=2, max_new_tokens=8, max_turns=2,
-        progress=False, tensorboard=False,
+    fmt = AgentFormat(
+        "compact-plan-prefill", top_k=2, visit_chars=600, max_turns=2, max_new_tokens=8
+    )
+    settings = DemoSettings(
+        corpus=str(corpus_dir), eval_tasks=2, max_hops=5, probe_tasks=2, stage1_steps=1,
+        stage2_steps=1, group_size=2, tasks_per_step=1, tiny_model=True, format=fmt,
+        overrides={"progress": False, "tensorboard": False},
     )  # fmt: skip
-    assert result.sft.pass_before is None  # the SFT start is measured once, after SFT
-    assert result.sft.pass_after is not None and result.anchor.pass_after is not None
+    result = demo_run(tmp_path, settings)
+    assert result.before["tasks"] == 2 and result.after["tasks"] == 2
+    assert result.probe.questions == 2 and 0.0 <= result.probe.after_wrong <= 1.0
     stages = [r["stage"] for r in read_metrics(tmp_path / "anchor-grpo" / "metrics.jsonl")]
-    assert stages == ["stage1", "stage2", "eval"]
+    assert stages == ["stage1", "stage2"]
     assert (tmp_path / "anchor-grpo" / "curves.png").exists()
+    saved = AgentFormat.load(tmp_path / "anchor-grpo" / "final")
+    assert saved == fmt  # the trained model keeps the format it was trained in
     summary = demo_summary(result)
-    assert "before anchor-grpo" in summary and "curves.png" in summary
+    assert "plan-anchor probe, 2 questions" in summary and "curves.png" in summary
 
 
 def test_a_reward_function_returning_the_wrong_count_is_named():
