@@ -16,8 +16,8 @@ the last colon). A trained model plays in the format saved with it (prompt varia
 results, visit size, turn and token limits; :mod:`agents.agent_format`) unless those flags
 are given. Each task is played ``n`` times, in lockstep groups, ``--batch-tasks``
 tasks at a time. pass@1 is averaged over the n runs; pass@k uses the unbiased estimator
-``1 - C(n-c, k) / C(n, k)`` of Chen et al. (2021). ``--max-hops`` and ``--difficulty`` select
-the tasks by hop count and difficulty.
+``1 - C(n-c, k) / C(n, k)`` of Chen et al. (2021). ``--max-hops``, ``--min-hops`` and
+``--difficulty`` select the tasks by hop count and difficulty.
 
 Besides pass@k the summary reports the share of turns that held a valid action (a tool call
 the environment ran, or the answer), the share of turns cut by ``--max-new-tokens`` and of
@@ -80,6 +80,7 @@ RUN_KEYS = (
     "corpus",
     "split",
     "max_hops",
+    "min_hops",
     "difficulty",
     "n",
     "agent",
@@ -135,6 +136,7 @@ class EvalConfig:
     top_p: float = field(default=1.0, metadata=_help("nucleus sampling mass"))
     seed: int = field(default=0, metadata=_help("sampling seed"))
     max_hops: int | None = field(default=None, metadata=_help("only tasks of at most N hops"))
+    min_hops: int | None = field(default=None, metadata=_help("only tasks of at least N hops"))
     difficulty: str | None = field(
         default=None, metadata=_help("only tasks of these difficulties, e.g. 1,2")
     )
@@ -156,8 +158,9 @@ class EvalConfig:
             raise ValueError(f"Expected agent among {AGENTS}, got {self.agent!r}.")
         if self.batch_tasks < 1:
             raise ValueError(f"Expected batch_tasks >= 1, got {self.batch_tasks}.")
-        if self.max_hops is not None and self.max_hops < 1:
-            raise ValueError(f"Expected max_hops >= 1, got {self.max_hops}.")
+        for name in ("max_hops", "min_hops"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)}.")
         self.difficulties()  # checks the list
 
     def difficulties(self) -> frozenset[int] | None:
@@ -175,7 +178,9 @@ class EvalConfig:
     def selects(self, task: Task) -> bool:
         """Whether ``task`` passes the hop and difficulty filters."""
         levels = self.difficulties()
-        hops_ok = self.max_hops is None or task.hops <= self.max_hops
+        hops_ok = (self.max_hops is None or task.hops <= self.max_hops) and (
+            self.min_hops is None or task.hops >= self.min_hops
+        )
         return hops_ok and (levels is None or task.difficulty in levels)
 
 
@@ -209,6 +214,16 @@ def mixed_outcome_rate(counts: Sequence[tuple[int, int]]) -> float | None:
     return _mean(float(0 < c < n) for n, c in grouped) if grouped else None
 
 
+def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float] | None:
+    """The Wilson score interval of a success rate (scipy); None without trials."""
+    if n <= 0:
+        return None
+    from scipy.stats import binomtest
+
+    ci = binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 def summarize(trajectories: Sequence[Trajectory], k: int = 1) -> dict[str, Any]:
     """The metrics of a run: per-task pass@1 and pass@k, tool calls, turns, errors."""
     by_task: dict[str, list[Trajectory]] = defaultdict(list)
@@ -230,6 +245,12 @@ def summarize(trajectories: Sequence[Trajectory], k: int = 1) -> dict[str, Any]:
         "tasks": len(by_task),
         "episodes": len(trajectories),
         "pass@1": _mean(c / n for n, c in counts),
+        # one run per task: tasks are the trials (with n > 1 runs they are not independent)
+        "pass@1_ci95": (
+            wilson_interval(sum(c for _, c in counts), len(counts))
+            if counts and all(n == 1 for n, _ in counts)
+            else None
+        ),
         f"pass@{k}": _mean(pass_at_k(n, c, k) for n, c in counts if n >= k),
         "mean_f1": _mean(float(t.rewards.get("f1", 0.0)) for t in trajectories),
         "mean_search_calls": _mean(t.info.get("search_calls", 0) for t in trajectories),
@@ -452,7 +473,8 @@ def tasks_to_play(
     tasks = [t for t in split_tasks if config.selects(t)][: config.limit]
     if not tasks:
         raise EvaluationError(
-            f"Expected tasks with max_hops={config.max_hops}, difficulty={config.difficulty} "
+            f"Expected tasks with max_hops={config.max_hops}, min_hops={config.min_hops}, "
+            f"difficulty={config.difficulty} "
             f"among the {len(split_tasks)} tasks of split {config.split!r}, got none."
         )
     oracle = isinstance(policy, OraclePolicy) if policy is not None else config.policy == "oracle"

@@ -61,6 +61,14 @@ def test_summarize_counts_per_task():
     assert m["format_error_rate"] == pytest.approx(1 / 8)  # page_not_found is not a format error
     assert m["truncation_rate"] == pytest.approx(0.25)
     assert m["end_reasons"] == {"answered": 3, "max_turns": 1}
+    assert m["pass@1_ci95"] is None  # two runs a task: the runs are not independent trials
+
+
+def test_one_run_a_task_gets_a_wilson_interval():
+    m = summarize([_t(str(i), float(i < 3)) for i in range(10)])
+    low, high = m["pass@1_ci95"]
+    assert m["pass@1"] == pytest.approx(0.3)
+    assert low == pytest.approx(0.1078, abs=1e-4) and high == pytest.approx(0.6032, abs=1e-4)
 
 
 def test_config_is_checked():
@@ -271,8 +279,9 @@ def test_tasks_are_selected_by_hops_and_difficulty(make_env, tmp_path):
         return {t.task_id for t in load_jsonl(out / "trajectories.jsonl")}
 
     assert played(max_hops=1) == {"q-1", "q-3"}  # q-2 has two hops
+    assert played(min_hops=2) == {"q-2"}
     assert played(difficulty="1,2") == {"q-1", "q-2", "q-3"}
-    with pytest.raises(ValueError, match="max_hops=None, difficulty=4 among the 3 tasks"):
+    with pytest.raises(ValueError, match="min_hops=None, difficulty=4 among the 3 tasks"):
         played(difficulty="4")
     with pytest.raises(ValueError, match="comma-separated integers .*got 'easy'"):
         EvalConfig(difficulty="easy")

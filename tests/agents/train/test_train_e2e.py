@@ -126,6 +126,37 @@ def test_sft_on_gold_trajectories_lowers_the_loss(corpus_dir, tmp_path):
     assert (tmp_path / "final" / "config.json").exists()
 
 
+def test_a_lora_sft_run_packs_into_a_warm_start_that_loads_as_trained(corpus_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from agents.agent_format import AgentFormat
+    from agents.models import merge_adapter
+    from agents.testing import smollm2_tokenizer, tiny_causal_lm
+    from agents.train.warm_start import pack
+
+    extra = ("--algo", "sft", "--sft-epochs", "2", "--sft-learning-rate", "1e-2")
+    extra += ("--lora-rank", "4", "--sft-max-hops", "1", "--sft-lr-decay", "--warmup-steps", "1")
+    assert main(args(corpus_dir, tmp_path / "run", *extra, "--prompt", "compact-plan")) == 0
+    target = pack(tmp_path / "run", tmp_path / "ship", wall_seconds=1.0)
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert manifest["data"]["sft_max_hops"] == 1 and manifest["training"]["steps"] == 6
+    assert manifest["config"]["lora_rank"] == 4 and manifest["adapter_bytes"] > 0
+    weights = load_file(str(target / "adapter_model.safetensors"))
+    assert weights and all(w.dtype == torch.bfloat16 for w in weights.values())
+    assert AgentFormat.load(target).prompt == "compact-plan"
+    tokenizer = smollm2_tokenizer()
+    base = tiny_causal_lm(tokenizer, seed=0)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    merged = merge_adapter(base, target).state_dict()
+    trained = load_file(str(tmp_path / "run" / "final" / "model.safetensors"))
+    changed = [k for k in trained if not torch.equal(before[k], merged[k])]
+    assert changed  # the adapter moved the weights ...
+    for k in changed:  # ... to the trained model's, up to the bf16 rounding of the adapter
+        assert torch.allclose(merged[k], trained[k], atol=2e-3), k
+    with pytest.raises(FileNotFoundError, match="finished LoRA run"):
+        pack(tmp_path / "nothing", tmp_path / "ship2")
+
+
 def test_gold_trajectories_train_only_the_oracle_tokens(corpus_dir):
     from agents.testing import smollm2_tokenizer
     from agents.train.sft import gold_trajectories
