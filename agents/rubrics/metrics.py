@@ -8,17 +8,21 @@ Pure functions of plain sequences (no numpy arrays needed, no state). Convention
   labels of a single class, and kappa when both raters use one and the same category
   (chance agreement is 1). ``nan`` never meets an acceptance threshold.
 
-``roc_auc`` and ``cohens_kappa`` agree with ``sklearn.metrics.roc_auc_score`` and
-``cohen_kappa_score`` (tested).
+``roc_auc`` and ``cohens_kappa`` are ``sklearn.metrics.roc_auc_score`` and
+``cohen_kappa_score`` with the undefined cases answered by ``nan`` (where scikit-learn
+raises or warns); ``stratified_halves`` is ``StratifiedKFold(2)``.
 """
 
 from __future__ import annotations
 
 import math
-import random
-from collections import Counter
+import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+
+from scipy.stats import rankdata
+from sklearn.metrics import cohen_kappa_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 
 
 def _check_lengths(a: Sequence[object], b: Sequence[object], what: str) -> None:
@@ -34,35 +38,20 @@ def _check_binary(labels: Sequence[int]) -> None:
 
 def average_ranks(values: Sequence[float]) -> list[float]:
     """1-based ranks of ``values``; tied values share the mean of their ranks."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        mean_rank = (start + end) / 2 + 1
-        for k in range(start, end + 1):
-            ranks[order[k]] = mean_rank
-        start = end + 1
-    return ranks
+    return [float(r) for r in rankdata(values, method="average")]
 
 
 def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
     """Area under the ROC curve: P(score of a random positive > a random negative),
     ties counting one half (the Mann-Whitney U statistic over n_pos * n_neg).
 
-    ``nan`` when the labels hold a single class.
+    ``nan`` when the labels hold a single class (scikit-learn raises there).
     """
     _check_lengths(labels, scores, "labels and scores")
     _check_binary(labels)
-    n_pos = sum(labels)
-    n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if len(set(labels)) < 2:
         return math.nan
-    ranks = average_ranks([float(s) for s in scores])
-    rank_sum = sum(r for r, y in zip(ranks, labels) if y == 1)
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return float(roc_auc_score(list(labels), [float(s) for s in scores]))
 
 
 def cohens_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
@@ -73,15 +62,9 @@ def cohens_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
     the same category to every item) or when there are no items.
     """
     _check_lengths(a, b, "ratings from both raters")
-    n = len(a)
-    if n == 0:
+    if len(set(a) | set(b)) < 2:  # no items, or one category for everything: p_e = 1
         return math.nan
-    observed = sum(x == y for x, y in zip(a, b)) / n
-    count_a, count_b = Counter(a), Counter(b)
-    expected = sum(count_a[c] * count_b[c] for c in count_a) / (n * n)
-    if expected == 1:
-        return math.nan
-    return (observed - expected) / (1 - expected)
+    return float(cohen_kappa_score(list(a), list(b)))
 
 
 def decisions(scores: Sequence[float], threshold: float) -> list[int]:
@@ -124,20 +107,18 @@ def best_threshold(labels: Sequence[int], scores: Sequence[float]) -> float:
 def stratified_halves(labels: Sequence[int], seed: int = 0) -> tuple[list[int], list[int]]:
     """Split item indices into two halves with (nearly) the same share of each label.
 
-    Deterministic given ``seed``. Within each label the items are shuffled and dealt
-    alternately, so both halves get both classes whenever a class has two or more items.
+    Deterministic given ``seed``: the two folds of ``StratifiedKFold(2, shuffle=True)``,
+    so both halves get both classes whenever a class has two or more items and their
+    sizes differ by at most one. When no class has two items (scikit-learn refuses
+    those) the items are dealt alternately.
     """
-    rng = random.Random(seed)
-    first: list[int] = []
-    second: list[int] = []
-    for label in sorted(set(labels)):
-        members = [i for i, y in enumerate(labels) if y == label]
-        rng.shuffle(members)
-        # deal so that the half that is currently smaller gets the first item
-        halves = (first, second) if len(first) <= len(second) else (second, first)
-        for k, index in enumerate(members):
-            halves[k % 2].append(index)
-    return sorted(first), sorted(second)
+    if not any(list(labels).count(label) >= 2 for label in set(labels)):
+        return list(range(0, len(labels), 2)), list(range(1, len(labels), 2))
+    folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # "the least populated class has only 1 member": fine
+        warnings.simplefilter("ignore", UserWarning)
+        (_, first), (_, second) = folds.split(list(labels), list(labels))
+    return sorted(int(i) for i in first), sorted(int(i) for i in second)
 
 
 @dataclass(frozen=True)
