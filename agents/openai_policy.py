@@ -1,8 +1,9 @@
 """A policy served by an OpenAI-compatible chat endpoint (a vLLM server or an API).
 
 Requests go out concurrently (a thread pool bounded by ``max_concurrency``), each with a
-timeout, and are retried with exponential backoff on connection errors, timeouts, 429 and
-5xx answers. When an endpoint stays down, :class:`EndpointUnavailable` names it. A
+timeout, and are retried by the OpenAI SDK itself (``max_retries``, its exponential backoff
+with jitter and its ``Retry-After`` handling) on connection errors, timeouts, 408, 409, 429
+and 5xx answers. When an endpoint stays down, :class:`EndpointUnavailable` names it. A
 request the server rejects as malformed (400, 413, 422, e.g. a prompt too long) becomes a
 turn with ``finish_reason="error"`` so one bad conversation does not stop a whole
 evaluation.
@@ -25,10 +26,8 @@ What comes back, compared with the contract of :mod:`agents.policy`:
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agents.policy import GenerationRequest, SampledTurn, SamplingParams, row_seed
@@ -40,8 +39,9 @@ TOKEN_ID_PREFIX = "token_id:"
 """How vLLM spells a token with ``return_tokens_as_token_ids``."""
 REQUEST_ERRORS = frozenset({400, 413, 422})
 """Statuses that condemn one request (-> an "error" turn), not the endpoint."""
-RETRY_STATUSES = frozenset({408, 429})
-"""Statuses worth retrying besides 5xx."""
+RETRY_STATUSES = frozenset({408, 409, 429})
+"""Statuses the SDK retries besides 5xx: still failing after the retries, the endpoint is
+unavailable."""
 
 
 class EndpointError(RuntimeError):
@@ -50,22 +50,6 @@ class EndpointError(RuntimeError):
 
 class EndpointUnavailable(EndpointError):
     """The policy endpoint could not be reached after all retries."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently to retry a failed request."""
-
-    max_attempts: int = 4
-    """Attempts per request in all (the first one included)."""
-    backoff_s: float = 0.5
-    """Wait before the second attempt; doubled after each further failure."""
-    max_backoff_s: float = 8.0
-    """Upper bound on one wait."""
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
-        return min(self.backoff_s * 2**attempt, self.max_backoff_s)
 
 
 def _import_openai() -> Any:
@@ -90,7 +74,8 @@ class OpenAIPolicy:
             engine build token-exact trajectories from vLLM token ids).
         max_concurrency: requests in flight at once.
         timeout_s: per-request timeout.
-        retry: attempts and backoff on connection errors, timeouts, 429 and 5xx.
+        max_retries: retries per request after the first attempt (the SDK's, with its
+            backoff) on connection errors, timeouts, 408, 409, 429 and 5xx.
         request_logprobs: ask for log-probabilities (and, with vLLM, token ids).
         vllm_extensions: send vLLM's extra parameters (token ids, stop strings kept in
             the output, continuing a prefilled assistant message).
@@ -105,7 +90,7 @@ class OpenAIPolicy:
         tokenizer: PreTrainedTokenizerBase | None = None,
         max_concurrency: int = 8,
         timeout_s: float = 120.0,
-        retry: RetryPolicy | None = None,
+        max_retries: int = 3,
         request_logprobs: bool = False,
         vllm_extensions: bool = False,
     ) -> None:
@@ -116,12 +101,12 @@ class OpenAIPolicy:
         self.model = model
         self.tokenizer = tokenizer
         self.max_concurrency = max_concurrency
-        self.retry = retry or RetryPolicy()
+        self.max_retries = max_retries
         self.request_logprobs = request_logprobs
         self.vllm_extensions = vllm_extensions
         key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self._client = self._openai.OpenAI(
-            base_url=self.base_url, api_key=key, timeout=timeout_s, max_retries=0
+            base_url=self.base_url, api_key=key, timeout=timeout_s, max_retries=max_retries
         )
 
     def generate(
@@ -149,16 +134,28 @@ class OpenAIPolicy:
     def _generate_one(
         self, request: GenerationRequest, params: SamplingParams, seed: int | None
     ) -> SampledTurn:
+        openai = self._openai
+        body = self._request_body(request, params, seed)
         try:
-            response = self._create(self._request_body(request, params, seed))
-        except self._openai.APIStatusError as error:
-            if error.status_code in REQUEST_ERRORS:
-                return SampledTurn((), None, "", "error", error=f"{error.status_code}: {error}")
+            response = self._client.chat.completions.create(**body)
+        except openai.APIConnectionError as error:  # includes timeouts, after the retries
+            raise self._unavailable(error) from error
+        except openai.APIStatusError as error:
+            status = error.status_code
+            if status in REQUEST_ERRORS:
+                return SampledTurn((), None, "", "error", error=f"{status}: {error}")
+            if status in RETRY_STATUSES or status >= 500:
+                raise self._unavailable(error) from error
             raise EndpointError(
-                f"The policy endpoint {self.base_url} refused the request "
-                f"({error.status_code}): {error}"
+                f"The policy endpoint {self.base_url} refused the request ({status}): {error}"
             ) from error
         return self._to_turn(response.choices[0], request, params)
+
+    def _unavailable(self, error: Exception) -> EndpointUnavailable:
+        return EndpointUnavailable(
+            f"Could not reach the policy endpoint {self.base_url} after "
+            f"{self.max_retries + 1} attempts: {error}"
+        )
 
     def _request_body(
         self, request: GenerationRequest, params: SamplingParams, seed: int | None
@@ -190,26 +187,6 @@ class OpenAIPolicy:
         if extra:
             body["extra_body"] = extra
         return body
-
-    def _create(self, body: dict[str, Any]) -> Any:
-        """One chat completion, retried with exponential backoff on transient failures."""
-        openai = self._openai
-        last_error: Exception | None = None
-        for attempt in range(self.retry.max_attempts):
-            try:
-                return self._client.chat.completions.create(**body)
-            except openai.APIStatusError as error:
-                if error.status_code not in RETRY_STATUSES and error.status_code < 500:
-                    raise
-                last_error = error
-            except openai.APIConnectionError as error:  # includes timeouts
-                last_error = error
-            if attempt + 1 < self.retry.max_attempts:
-                time.sleep(self.retry.delay(attempt))
-        raise EndpointUnavailable(
-            f"Could not reach the policy endpoint {self.base_url} after "
-            f"{self.retry.max_attempts} attempts: {last_error}"
-        )
 
     def _to_turn(
         self, choice: Any, request: GenerationRequest, params: SamplingParams

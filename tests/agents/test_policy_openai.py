@@ -17,11 +17,9 @@ from agents.openai_policy import (  # noqa: E402
     EndpointError,
     EndpointUnavailable,
     OpenAIPolicy,
-    RetryPolicy,
 )
 from agents.policy import GenerationRequest, Policy, SamplingParams  # noqa: E402
 
-FAST_RETRY = RetryPolicy(max_attempts=4, backoff_s=0.01, max_backoff_s=0.02)
 MESSAGES = ({"role": "user", "content": "Who built the Lumen Tower?"},)
 
 Reply = tuple[int, dict]
@@ -110,7 +108,7 @@ def free_port() -> int:
 
 def test_text_comes_back_with_the_stop_string_restored(serve):
     server = serve(lambda body: (200, completion('<tool_call>{"name": "search"}')))
-    policy = OpenAIPolicy(server.url, "fake", retry=FAST_RETRY)
+    policy = OpenAIPolicy(server.url, "fake", max_retries=3)
     assert isinstance(policy, Policy)
     params = SamplingParams(max_new_tokens=32, temperature=0.5, seed=10)
     turns = policy.generate([GenerationRequest((), MESSAGES)] * 2, params)
@@ -125,7 +123,7 @@ def test_text_comes_back_with_the_stop_string_restored(serve):
 
 def test_length_finish_and_stripped_prefill_without_vllm(serve):
     server = serve(lambda body: (200, completion("<plan>first search", finish="length")))
-    turn = OpenAIPolicy(server.url, "fake", retry=FAST_RETRY).generate(
+    turn = OpenAIPolicy(server.url, "fake", max_retries=3).generate(
         [GenerationRequest((), MESSAGES, prefill="<plan>")], SamplingParams()
     )[0]
     assert (turn.text, turn.finish_reason) == ("first search", "length")
@@ -140,7 +138,7 @@ def test_vllm_token_ids_logprobs_and_prefill_continuation(serve):
     reply = completion(" Paris</answer>", logprobs={"content": entries}, stop_reason=None)
     server = serve(lambda body: (200, reply))
     policy = OpenAIPolicy(
-        server.url, "fake", retry=FAST_RETRY, request_logprobs=True, vllm_extensions=True
+        server.url, "fake", max_retries=3, request_logprobs=True, vllm_extensions=True
     )
     turn = policy.generate(
         [GenerationRequest((1, 2), MESSAGES, prefill="<answer>")], SamplingParams()
@@ -156,7 +154,7 @@ def test_vllm_token_ids_logprobs_and_prefill_continuation(serve):
 
 def test_vllm_stop_reason_names_the_stop_string(serve):
     server = serve(lambda body: (200, completion("Paris", stop_reason="</answer>")))
-    turn = OpenAIPolicy(server.url, "fake", retry=FAST_RETRY).generate(
+    turn = OpenAIPolicy(server.url, "fake", max_retries=3).generate(
         [GenerationRequest((), MESSAGES)], SamplingParams()
     )[0]
     assert turn.text == "Paris</answer>"
@@ -172,16 +170,30 @@ def test_server_errors_are_retried_until_success(serve):
         return 200, completion("<answer>Paris</answer>")
 
     server = serve(flaky)
-    turn = OpenAIPolicy(server.url, "fake", retry=FAST_RETRY).generate(
+    turn = OpenAIPolicy(server.url, "fake", max_retries=3).generate(
         [GenerationRequest((), MESSAGES)], SamplingParams()
     )[0]
     assert turn.text == "<answer>Paris</answer>"
     assert len(calls) == 3
 
 
+def test_a_server_error_that_persists_makes_the_endpoint_unavailable(serve):
+    calls = []
+
+    def overloaded(body: dict) -> Reply:
+        calls.append(body)
+        return 503, {"error": {"message": "overloaded"}}
+
+    server = serve(overloaded)
+    policy = OpenAIPolicy(server.url, "fake", max_retries=1)
+    with pytest.raises(EndpointUnavailable, match=r"after 2 attempts: .*503"):
+        policy.generate([GenerationRequest((), MESSAGES)], SamplingParams())
+    assert len(calls) == 2
+
+
 def test_a_down_endpoint_raises_an_error_naming_it_after_bounded_retries():
     url = f"http://127.0.0.1:{free_port()}/v1"
-    policy = OpenAIPolicy(url, "fake", retry=FAST_RETRY, timeout_s=2.0)
+    policy = OpenAIPolicy(url, "fake", max_retries=3, timeout_s=2.0)
     start = time.monotonic()
     message = f"Could not reach the policy endpoint {url} after 4 attempts: "
     with pytest.raises(EndpointUnavailable, match=message.replace(".", r"\.")):
@@ -195,7 +207,7 @@ def test_bad_requests_become_error_turns_and_auth_failures_raise(serve):
             return 400, {"error": {"message": "context length exceeded"}}
         return 401, {"error": {"message": "bad key"}}
 
-    policy = OpenAIPolicy(serve(reply).url, "fake", retry=FAST_RETRY)
+    policy = OpenAIPolicy(serve(reply).url, "fake", max_retries=3)
     turn = policy.generate(
         [GenerationRequest((), ({"role": "user", "content": "too long"},))], SamplingParams()
     )[0]
@@ -210,7 +222,7 @@ def test_concurrency_is_limited_and_order_kept(serve):
         return 200, completion(f"<answer>{body['messages'][0]['content']}</answer>")
 
     server = serve(slow)
-    policy = OpenAIPolicy(server.url, "fake", retry=FAST_RETRY, max_concurrency=2)
+    policy = OpenAIPolicy(server.url, "fake", max_retries=3, max_concurrency=2)
     requests = [GenerationRequest((), ({"role": "user", "content": str(i)},)) for i in range(6)]
     turns = policy.generate(requests, SamplingParams())
     assert [t.text for t in turns] == [f"<answer>{i}</answer>" for i in range(6)]
