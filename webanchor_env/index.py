@@ -10,6 +10,7 @@ cache misses, in one encoder call.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -236,8 +237,9 @@ class SearchIndex:
         self.page_start = np.searchsorted(page_of, np.arange(len(self.pages) + 1))  # [pages+1]
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, int], tuple[Hit, ...]] = OrderedDict()
-        self._goal_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        # rollouts of one task repeat goals, so the embeddings of recent ones are kept
+        self._goal_vector = functools.lru_cache(maxsize=cache_size)(self._encode_goal)
 
     @property
     def dim(self) -> int:
@@ -287,7 +289,7 @@ class SearchIndex:
         """Forget cached query results and goal embeddings."""
         with self._lock:
             self._cache.clear()
-            self._goal_cache.clear()
+        self._goal_vector.cache_clear()
 
     def search(self, queries: str | Sequence[str], top_k: int = 5) -> list[list[Hit]]:
         """The ``top_k`` best pages per query, each with its best passage as snippet.
@@ -351,19 +353,9 @@ class SearchIndex:
 
     # ----------------------------------------------------------------- goal mode
 
-    def _goal_vector(self, goal: str) -> np.ndarray:
-        """The goal's embedding; rollouts of one task repeat goals, so recent ones are kept."""
-        with self._lock:
-            vector = self._goal_cache.get(goal)
-            if vector is not None:
-                self._goal_cache.move_to_end(goal)
-                return vector
-        vector = self.encoder.encode([goal])[0]
-        with self._lock:
-            self._goal_cache[goal] = vector
-            while len(self._goal_cache) > self.cache_size:
-                self._goal_cache.popitem(last=False)
-        return vector
+    def _encode_goal(self, goal: str) -> np.ndarray:
+        """The goal's embedding ``[D]`` (cached per index as ``_goal_vector``)."""
+        return self.encoder.encode([goal])[0]
 
     def page_passages(self, page: int) -> range:
         """Positions of one page's passages (they are contiguous)."""

@@ -25,12 +25,12 @@ unchanged, so both stores resolve every key the same way.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sqlite3
 import threading
 import zlib
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -137,8 +137,7 @@ class DiskPageStore(PageStore):
         records = self._connection().execute("SELECT id, url, title FROM pages ORDER BY pos")
         super().__init__([Page(pid, url, title, "") for pid, url, title in records])
         self.cache_pages = cache_pages
-        self._texts: OrderedDict[int, str] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._text = functools.lru_cache(maxsize=cache_pages)(self._read_text)
 
     def _connection(self) -> sqlite3.Connection:
         """One read-only connection per thread (SQLite connections are not shared)."""
@@ -163,18 +162,12 @@ class DiskPageStore(PageStore):
 
     def text(self, i: int) -> str:
         """The readable text of the page at position ``i`` (one indexed read, then cached)."""
-        with self._cache_lock:
-            cached = self._texts.get(i)
-            if cached is not None:
-                self._texts.move_to_end(i)
-                return cached
+        return self._text(i)
+
+    def _read_text(self, i: int) -> str:
         row = self._connection().execute("SELECT text FROM pages WHERE pos = ?", (i,)).fetchone()
         if row is None:
             raise IndexError(f"Expected a page position in 0..{len(self) - 1}, got {i}.")
-        with self._cache_lock:
-            self._texts[i] = row[0]
-            while len(self._texts) > self.cache_pages:
-                self._texts.popitem(last=False)
         return row[0]
 
     def parsed(self, i: int) -> ParsedPage:

@@ -24,11 +24,11 @@ at once: retrying would not help.
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import json
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -189,24 +189,17 @@ class RemoteStore:
     def __init__(self, client: ServiceClient, cache_size: int = 4096) -> None:
         self.client = client
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, PageRef | None] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lookup = functools.lru_cache(maxsize=cache_size)(self._lookup_uncached)
 
     def get(self, key: object) -> PageRef | None:
         """The page a URL, id or title names (as the server's store resolves it), or None."""
         if not isinstance(key, str):
             return None
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+        return self._lookup(key)
+
+    def _lookup_uncached(self, key: str) -> PageRef | None:
         found = self.client.request("POST", "/lookup", {"keys": [key]})["pages"][0]
-        ref = None if found is None else PageRef(found["id"], found["url"], found["title"])
-        with self._lock:
-            self._cache[key] = ref
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return ref
+        return None if found is None else PageRef(found["id"], found["url"], found["title"])
 
 
 class RemoteCorpus:

@@ -51,7 +51,7 @@ def test_no_page_html_or_text_is_held_in_memory(db):
     assert all(page.html == "" for page in disk.pages)
     for i in range(len(disk)):
         disk.text(i)
-    assert len(disk._texts) == 2  # only the LRU cache holds texts
+    assert disk._text.cache_info().currsize == 2  # only the LRU cache holds texts
     with pytest.raises(NotImplementedError, match="iter_parsed"):
         disk.parse_all()
     with pytest.raises(IndexError, match="Expected a page position in 0..7, got 99"):
