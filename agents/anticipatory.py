@@ -13,20 +13,19 @@ with a format error like for any malformed action.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.jsonish import balanced_objects
 from agents.policy import DEFAULT_STOP, GenerationRequest, Policy, SamplingParams
 from agents.prompts import PromptVariant, register_prompt
 from agents.rollout import EnvFactory, RolloutConfig, RolloutEngine
 from agents.scripted import Move, OraclePolicy, after_prefill, turn_index
 from agents.trajectory import Trajectory, json_safe
 from webanchor_env.actions import parse_action
+from webanchor_env.jsonish import balanced_objects, load_object
 
 DEFAULT_HORIZON = 3
 ANTICIPATORY_STOP = ("</plan>", *DEFAULT_STOP)
@@ -80,10 +79,8 @@ def _read_object(text: str, start: int) -> tuple[Any, int] | None:
     if not spans:
         return None
     end = start + len(spans[0])
-    try:
-        return ast.literal_eval(text[start:end]), end
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
+    value = load_object(text[start:end])[0]
+    return None if value is None else (value, end)
 
 
 def normalize_action(obj: Any) -> dict[str, Any] | None:

@@ -28,12 +28,13 @@ characters and values the parser examined, so that tests can check the bound.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
+
+from webanchor_env import jsonish
 
 # --- Limits: one set, for the parser, the environment and the tools ---------------------------
 
@@ -356,12 +357,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # forward once and cannot backtrack, so every use costs the length of what it matches.
 _SPACES = re.compile(r"\s*")
 _FENCE_INFO = re.compile(r"[A-Za-z0-9_-]*")
-_OUTSIDE_STRINGS = re.compile(r"[^'\"A-Za-z_,]*")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_IN_DOUBLE = re.compile(r'[^"\\]*')
-_IN_SINGLE = re.compile(r"[^'\"\\]*")
-_PYTHON_WORDS = {"True": "true", "False": "false", "None": "null"}
-_DECODER = json.JSONDecoder()
 
 
 class _Tag(NamedTuple):
@@ -547,27 +542,11 @@ class _Parser:
         """Read a JSON object leniently; returns ``None`` when nothing readable is found.
 
         Code fences around it and text after it are ignored; single-quoted strings, Python's
-        True/False/None and trailing commas are read too.
+        True/False/None and trailing commas are read too (:func:`jsonish.load_object`).
         """
-        body = self._unfenced(body)
-        start = body.find("{")
-        self.work += len(body)
-        if start < 0:
-            return None
-        candidate = body[start:]
-        self.work += len(candidate)
-        try:
-            return _DECODER.raw_decode(candidate)[0]
-        except (ValueError, RecursionError):  # JSONDecodeError, or an int of > 4300 digits
-            pass
-        converted = self._json_from_python(candidate)
-        if converted is None:
-            return None
-        self.work += len(converted)
-        try:
-            return _DECODER.raw_decode(converted)[0]
-        except (ValueError, RecursionError):
-            return None
+        obj, work = jsonish.load_object(self._unfenced(body))
+        self.work += work
+        return obj
 
     def _unfenced(self, body: str) -> str:
         """``body`` without a Markdown code fence (and its info string) around it."""
@@ -578,69 +557,6 @@ class _Parser:
             body = body[:-3]
         self.work += 2 * len(body)
         return body.strip()
-
-    def _json_from_python(self, text: str) -> str | None:
-        """A Python literal rewritten as JSON in one pass (None if a string is unterminated).
-
-        Single-quoted strings become double-quoted, True/False/None become true/false/null,
-        and commas before a closing bracket are dropped; the rest is copied as it is.
-        """
-        out: list[str] = []
-        i, n, work = 0, len(text), 0
-        while i < n:
-            j = _OUTSIDE_STRINGS.match(text, i).end()  # type: ignore[union-attr]
-            work += j - i + 1
-            out.append(text[i:j])
-            if j == n:
-                break
-            char = text[j]
-            if char == ",":
-                after = _SPACES.match(text, j + 1).end()  # type: ignore[union-attr]
-                work += after - j
-                if not text.startswith(("}", "]"), after):
-                    out.append(",")
-                i = j + 1
-            elif char == "'" or char == '"':
-                i = self._quoted(text, j, out)
-                if i < 0:
-                    self.work += work
-                    return None
-            else:
-                word = _NAME.match(text, j).group()  # type: ignore[union-attr]
-                work += len(word)
-                out.append(_PYTHON_WORDS.get(word, word))
-                i = j + len(word)
-        self.work += work
-        return "".join(out)
-
-    def _quoted(self, text: str, start: int, out: list[str]) -> int:
-        """Copy the string opening at ``start`` to ``out`` as JSON; returns where it ends
-        (-1 when it does not)."""
-        quote = text[start]
-        plain = _IN_SINGLE if quote == "'" else _IN_DOUBLE
-        out.append('"')
-        i, n, work = start + 1, len(text), 1
-        while True:
-            j = plain.match(text, i).end()  # type: ignore[union-attr]
-            work += j - i + 1
-            out.append(text[i:j])
-            if j == n:
-                self.work += work
-                return -1
-            char = text[j]
-            if char == quote:
-                out.append('"')
-                self.work += work
-                return j + 1
-            if char == '"':  # a double quote inside a single-quoted string
-                out.append('\\"')
-                i = j + 1
-            elif text.startswith("\\'", j):  # Python's escaped single quote
-                out.append("'")
-                i = j + 2
-            else:  # any other escape is spelled the same in JSON (or fails there)
-                out.append(text[j : j + 2])
-                i = j + 2
 
     # --- tool calls ---------------------------------------------------------------------------
 

@@ -22,7 +22,6 @@ plan was bad when only the judge's output was.
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import re
@@ -34,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from agents.jsonish import balanced_objects
 from agents.rewards.rubric import (
     Dimension,
     Rubric,
@@ -42,6 +40,7 @@ from agents.rewards.rubric import (
     normalize_label,
     rubric_reward,
 )
+from webanchor_env.jsonish import balanced_objects, load_object
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -171,59 +170,15 @@ def build_dimension_prompt(
 # ----------------------------------------------------------------------------- parsing
 
 
-def _pythonize_literals(text: str) -> str:
-    """Replace bare JSON true/false/null (outside strings) by Python's spelling."""
-    words = {"true": "True", "false": "False", "null": "None"}
-    out, quote, escaped, i = [], "", False, 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        else:
-            m = re.match(r"[A-Za-z_]\w*", text[i:])
-            if m:
-                out.append(words.get(m.group(), m.group()))
-                i += m.end()
-                continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def _loads_lenient(span: str) -> dict[str, Any] | None:
-    """Parse a JSON-ish object: strict JSON, then without trailing commas, then as a
-    Python literal (single quotes). None if nothing works."""
-    attempts = (
-        lambda s: json.loads(s),
-        lambda s: json.loads(re.sub(r",\s*([}\]])", r"\1", s)),
-        lambda s: ast.literal_eval(_pythonize_literals(s)),
-    )
-    for attempt in attempts:
-        try:
-            value = attempt(span)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            continue
-        if isinstance(value, dict):
-            return value
-    return None
-
-
 def extract_json_objects(text: str) -> list[dict[str, Any]]:
     """Every JSON-like object in ``text`` that parses, in order of appearance.
 
     Handles objects inside code fences or prose. If no balanced object parses, the
     span from the first ``{`` to the last ``}`` is tried as a last resort.
     """
-    objects = [obj for span in balanced_objects(text) if (obj := _loads_lenient(span))]
+    objects = [obj for span in balanced_objects(text) if (obj := load_object(span)[0])]
     if not objects and "{" in text and "}" in text:
-        obj = _loads_lenient(text[text.index("{") : text.rindex("}") + 1])
+        obj = load_object(text[text.index("{") : text.rindex("}") + 1])[0]
         if obj is not None:
             objects.append(obj)
     return objects
