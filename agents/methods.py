@@ -7,7 +7,7 @@ reward function). The trainer turns it into stages (:meth:`Method.stages`); ever
 experiment in ``benchmarks/`` looks methods up here, so one registered from a file runs
 beside the built-in ones on the same tasks, seeds and budgets::
 
-    # my_method.py  (run with: python benchmarks/main_table.py --methods-file my_method.py
+    # my_method.py  (run with: python -m benchmarks.main_table --methods-file my_method.py
     #                            --methods grpo,plan-length)
     from agents.methods import Method, register
     from agents.train.algos import StepChoice

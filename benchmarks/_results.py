@@ -56,6 +56,15 @@ def commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def this_command() -> str:
+    """How this process was started: ``python -m benchmarks.NAME ARGS`` for a module run
+    with ``-m``, else ``python SCRIPT ARGS``."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is None or not spec.name:
+        return shlex.join(["python", *sys.argv])
+    return shlex.join(["python", "-m", spec.name.removesuffix(".__main__"), *sys.argv[1:]])
+
+
 def _load(values: Sequence[float]) -> str:
     return " / ".join(f"{x:.2f}" for x in values[:3])
 
@@ -82,7 +91,7 @@ def append_section(
         "",
         f"Machine: {machine}. Load average {load} (1 / 5 / 15 min). Commit: {commit()}.",
         "",
-        f"Command: `{command or shlex.join(['python', *sys.argv])}`",
+        f"Command: `{command or this_command()}`",
         "",
     ]
     if note:

@@ -32,9 +32,9 @@ plan (no assistant turn) is left out of the plan scores.
 
 Run::
 
-    python benchmarks/ablations.py --scale small          # SmolLM2 on the CPU
-    python benchmarks/ablations.py --scale full           # on a GPU
-    python benchmarks/ablations.py --scale smoke --groups step --no-append   # ~1 min
+    python -m benchmarks.ablations --scale small          # SmolLM2 on the CPU
+    python -m benchmarks.ablations --scale full           # on a GPU
+    python -m benchmarks.ablations --scale smoke --groups step --no-append   # ~1 min
 
 At ``small`` the seven methods are trained and evaluated with SmolLM2 on the CPU, and the
 judge reads 6 dimensions x 12 plans per method (one forward pass of ~500 tokens each);
@@ -58,10 +58,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import harness  # noqa: E402
-from harness import CorpusSpec, Failures, Scale, fmt  # noqa: E402
+from benchmarks import harness
+from benchmarks.harness import CorpusSpec, Failures, Scale, fmt
 
 TITLE = "Ablations (Table 2)"
 

@@ -1,7 +1,7 @@
 """Speed and memory of the synthetic corpus generator.
 
-    python benchmarks/bench_corpus.py                      # 10,000 and 100,000 pages
-    python benchmarks/bench_corpus.py --sizes 4000 --note "idle machine"
+    python -m benchmarks.bench_corpus                      # 10,000 and 100,000 pages
+    python -m benchmarks.bench_corpus --sizes 4000 --note "idle machine"
 
 Each size runs in a fresh child process (so its peak RSS and CPU time are its own; CPU
 time well below wall time means other work shared the machine): build the world,
@@ -25,8 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import add_no_append, append_section  # noqa: E402
+from benchmarks._results import add_no_append, append_section
 
 HEADER = "| pages | tasks | generate s | write s | total s | CPU s | pages/s | peak RSS MB |"
 
@@ -56,7 +55,8 @@ def run_child(n_pages: int, seed: int) -> dict[str, float]:
 
 def measure(n_pages: int, seed: int) -> dict[str, float]:
     """Run one size in a child process and parse its JSON line."""
-    cmd = [sys.executable, __file__, "--child", str(n_pages), "--seed", str(seed)]
+    cmd = [sys.executable, "-m", "benchmarks.bench_corpus", "--child", str(n_pages)]
+    cmd += ["--seed", str(seed)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 

@@ -1,8 +1,8 @@
 """Speed of the wiki backend: a search step against its floor, batched search, visit, load
 time and index build, on the bundled corpus (or any corpus directory).
 
-    python benchmarks/bench_env.py                      # bundled corpus, flat index
-    python benchmarks/bench_env.py --corpus DIR --index-type hnsw --no-append
+    python -m benchmarks.bench_env                      # bundled corpus, flat index
+    python -m benchmarks.bench_env --corpus DIR --index-type hnsw --no-append
 
 Targets (from the issue): a search step costs at most 1.15x its floor (the same query
 encoded by the same model plus the same FAISS search, done directly); 16 queries batched
@@ -32,11 +32,9 @@ from typing import NamedTuple
 import torch
 
 import wiki_corpus
+from benchmarks._results import add_no_append, append_section
 from webanchor_env.backend import WikiBackend
 from webanchor_env.embedding import get_encoder
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import add_no_append, append_section  # noqa: E402
 
 BATCH = 16
 GOALS = 30

@@ -1,7 +1,7 @@
 """Time to the first search result in a fresh process, and the shipped index's size and recall.
 
-    python benchmarks/bench_first_search.py                 # 3 fresh processes per encoder
-    python benchmarks/bench_first_search.py --repeats 5 --no-append
+    python -m benchmarks.bench_first_search                 # 3 fresh processes per encoder
+    python -m benchmarks.bench_first_search --repeats 5 --no-append
 
 Each run is a new Python process with an empty ``WEBANCHOR_CACHE`` (a fresh machine): it
 imports ``webanchor_env``, calls ``gym.make("WebAnchor-Wiki-v0")``, ``reset`` and one search
@@ -24,8 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import add_no_append, append_section  # noqa: E402
+from benchmarks._results import add_no_append, append_section
 
 PHASES = ("import", "make", "reset", "search", "total")
 
@@ -63,7 +62,7 @@ def child(encoder: str) -> dict[str, float]:
 def measure(encoder: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "WEBANCHOR_CACHE": cache}
-        cmd = [sys.executable, __file__, "--child", encoder]
+        cmd = [sys.executable, "-m", "benchmarks.bench_first_search", "--child", encoder]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
         if any(Path(cache).iterdir()):
             raise RuntimeError("the run built an index instead of loading the shipped one")

@@ -1,8 +1,8 @@
 """Worst-case step latency over a fuzz corpus of actions: adversarial lengths, deep nesting,
 oversized mappings, odd arguments, random near misses of valid turns, and valid turns.
 
-    python benchmarks/bench_fuzz.py                      # the tests' 8-page corpus
-    python benchmarks/bench_fuzz.py --corpus default     # the bundled wiki (or a directory)
+    python -m benchmarks.bench_fuzz                      # the tests' 8-page corpus
+    python -m benchmarks.bench_fuzz --corpus default     # the bundled wiki (or a directory)
 
 Target (from the issue): no step slower than 100 ms on the small test corpus. The corpus is
 built from a seed, so every run times the same actions. Each action is stepped at the start of
@@ -27,17 +27,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import add_no_append, append_section  # noqa: E402
-
-from webanchor_env import WikiEnv  # noqa: E402
-from webanchor_env.actions import (  # noqa: E402
+from benchmarks._results import add_no_append, append_section
+from webanchor_env import WikiEnv
+from webanchor_env.actions import (
     DEFAULT_MAX_ACTION_CHARS,
     MAX_QUERY_CHARS,
     describe,
     parse_action,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 CAP = DEFAULT_MAX_ACTION_CHARS
 TARGET_MS = 100.0

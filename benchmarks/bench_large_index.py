@@ -1,8 +1,8 @@
 """Large corpora: exact vs approximate FAISS indexes, and the disk-backed page store.
 
-    python benchmarks/bench_large_index.py --corpus /tmp/webanchor_large/hotpotqa500 \
+    python -m benchmarks.bench_large_index --corpus /tmp/webanchor_large/hotpotqa500 \
         --name "HotpotQA dev 500"
-    python benchmarks/bench_large_index.py --corpus /tmp/webanchor_large/wiki100k \
+    python -m benchmarks.bench_large_index --corpus /tmp/webanchor_large/wiki100k \
         --name "generated 100k" --generate 100000 --max-passages 10000 --store
 
 For one corpus: embeds its passages with all-MiniLM-L6-v2 (all of them, through the
@@ -34,8 +34,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import append_section  # noqa: E402
+from benchmarks._results import append_section
 
 K = 10
 
@@ -297,7 +296,8 @@ def store_table(corpus: Path, cache: Path, n_visits: int = 1_000) -> str:
     build_s = time.perf_counter() - start
     results = {}
     for kind in ("memory", "disk"):
-        command = [sys.executable, __file__, "--corpus", str(corpus), "--store-child", kind]
+        command = [sys.executable, "-m", "benchmarks.bench_large_index"]
+        command += ["--corpus", str(corpus), "--store-child", kind]
         command += ["--cache", str(cache), "--visits", str(n_visits)]
         done = subprocess.run(command, check=True, capture_output=True, text=True)
         results[kind] = json.loads(done.stdout.strip().splitlines()[-1])

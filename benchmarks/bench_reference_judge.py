@@ -7,7 +7,7 @@ answer, the steps in reverse order, and a vague plan. Prints a markdown table of
 reward (0-1) and the time per plan, and appends it to benchmarks/RESULTS.md (``--no-append``:
 print only). The target: at most 5 ms a plan.
 
-    python benchmarks/bench_reference_judge.py
+    python -m benchmarks.bench_reference_judge
 """
 
 from __future__ import annotations
@@ -16,16 +16,12 @@ import argparse
 import os
 import re
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import add_no_append, append_section  # noqa: E402
-
-from agents.rewards.reference import PrivilegedReferenceJudge  # noqa: E402
-from agents.scripted import gold_plan, honest_plan  # noqa: E402
-from wiki_corpus.io import bundled_path, read_tasks  # noqa: E402
+from agents.rewards.reference import PrivilegedReferenceJudge
+from agents.scripted import gold_plan, honest_plan
+from benchmarks._results import add_no_append, append_section
+from wiki_corpus.io import bundled_path, read_tasks
 
 
 def variants(task) -> dict[str, str]:

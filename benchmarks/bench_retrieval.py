@@ -1,7 +1,7 @@
 """Retrieval quality of the three search modes (dense, BM25, hybrid) on two corpora.
 
-    python benchmarks/bench_retrieval.py --hotpotqa ../shared/data/hotpotqa_dev500.jsonl
-    python benchmarks/bench_retrieval.py --no-append          # the bundled world only
+    python -m benchmarks.bench_retrieval --hotpotqa ../shared/data/hotpotqa_dev500.jsonl
+    python -m benchmarks.bench_retrieval --no-append          # the bundled world only
 
 Each test question is the query, as is (no rewriting). For every mode it reports the recall
 of the gold pages at 1, 3, 5 and 10 (per question, the share of its gold pages among the
@@ -27,8 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import add_no_append, append_section  # noqa: E402
+from benchmarks._results import add_no_append, append_section
 
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("dense", "bm25", "hybrid")

@@ -1,8 +1,8 @@
 """Rollout speed: G episodes in lockstep (one batched generate call a turn) against the same
 G episodes played one after another, with the same model, prompt and limits on this CPU.
 
-    python benchmarks/bench_rollout.py                       # tiny random model and SmolLM2
-    python benchmarks/bench_rollout.py --models tiny --max-new-tokens 64
+    python -m benchmarks.bench_rollout                       # tiny random model and SmolLM2
+    python -m benchmarks.bench_rollout --models tiny --max-new-tokens 64
 
 Prints a markdown table of generated tokens per second and appends it to
 ``benchmarks/RESULTS.md`` with the machine, the date and the command (``--no-append``:
@@ -19,7 +19,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import gymnasium as gym
 
@@ -28,9 +27,7 @@ from agents.hf_policy import HFPolicy
 from agents.policy import GenerationRequest, SamplingParams
 from agents.prompts import REACT_PREFILL
 from agents.rollout import RolloutConfig, RolloutEngine
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import add_no_append, append_section  # noqa: E402
+from benchmarks._results import add_no_append, append_section
 
 
 @dataclass(frozen=True)

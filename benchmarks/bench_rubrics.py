@@ -1,7 +1,7 @@
 """Plan rubrics on the bundled world: does a rubric's score tell correct plans from wrong ones?
 
-    python benchmarks/bench_rubrics.py                       # small setting, CPU
-    python benchmarks/bench_rubrics.py --train-tasks 24 --dev-tasks 40 --rounds 3 --n 8
+    python -m benchmarks.bench_rubrics                       # small setting, CPU
+    python -m benchmarks.bench_rubrics --train-tasks 24 --dev-tasks 40 --rounds 3 --n 8
 
 What it does, and what the labels mean:
 
@@ -47,8 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import add_no_append, append_section  # noqa: E402
+from benchmarks._results import add_no_append, append_section
 
 
 @dataclass

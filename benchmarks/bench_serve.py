@@ -1,6 +1,6 @@
 """Load test of the search service on loopback: throughput, p50/p99 latency, errors, batching.
 
-    python benchmarks/bench_serve.py --corpus default --clients 32 --requests 2000 --seconds 60
+    python -m benchmarks.bench_serve --corpus default --clients 32 --requests 2000 --seconds 60
 
 Starts ``python -m webanchor_env.serve`` as a subprocess on a free loopback port, then
 ``--clients`` threads each send one-query ``/search`` requests back to back until
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._results import add_no_append, append_section
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import add_no_append, append_section  # noqa: E402
 
 
 def unique_queries(questions: Sequence[str], n: int, tag: str) -> list[str]:

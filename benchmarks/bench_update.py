@@ -24,9 +24,9 @@ fresh process that loads the model (float32, all weights trained, AdamW) and tak
 step on a micro-batch of gold-trajectory-shaped sequences, or one GRPO update on the batch
 above; the RSS after loading is given beside it.
 
-    python benchmarks/bench_update.py                # tiny model and SmolLM2
-    python benchmarks/bench_update.py --models tiny --repeats 5
-    python benchmarks/bench_update.py --memory --models smollm2
+    python -m benchmarks.bench_update                # tiny model and SmolLM2
+    python -m benchmarks.bench_update --models tiny --repeats 5
+    python -m benchmarks.bench_update --memory --models smollm2
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
@@ -55,9 +54,7 @@ from agents.train.batch import TrainBatch, collate
 from agents.train.logprobs import token_logprobs
 from agents.train.update import ENTROPY_ROWS, UpdateSettings, grpo_update, micro_batches
 from agents.trajectory import Trajectory
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import add_no_append, append_section  # noqa: E402
+from benchmarks._results import add_no_append, append_section
 
 
 def synthetic_trajectories(
@@ -233,7 +230,8 @@ def measure_memory(args: argparse.Namespace) -> list[dict[str, object]]:
     rows = []
     for name in args.models:
         for job in ("sft", "grpo"):
-            command = [sys.executable, __file__, "--memory-job", job, "--models", name]
+            command = [sys.executable, "-m", "benchmarks.bench_update", "--memory-job", job]
+            command += ["--models", name]
             command += ["--micro", str(args.micro), "--sequences", str(args.sequences)]
             command += ["--length", str(args.length), "--group", str(args.group)]
             command += ["--sft-length", str(args.sft_length)]

@@ -30,14 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from agents.methods import Method, get_method, load_methods_file
+from benchmarks._results import add_no_append, append_section
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(REPO))
-
-from _results import add_no_append, append_section  # noqa: E402
-
-from agents.methods import Method, get_method, load_methods_file  # noqa: E402
 
 HOTPOT_FILE = REPO.parent / "shared" / "data" / "hotpotqa_dev500.jsonl"
 """Default source of the ``hotpotqa`` corpus (imported on first use)."""

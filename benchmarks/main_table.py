@@ -14,10 +14,10 @@ gets at least as many turns as the longest gold path of the evaluated tasks, so 
 checks the tasks and the environment (1.0 on the bundled world) instead of measuring the
 turn limit; the table's note says how many turns it had.
 
-    python benchmarks/main_table.py --scale smoke --corpus world       # seconds, a tiny model
-    python benchmarks/main_table.py --scale small                      # SmolLM2 on this CPU
-    python benchmarks/main_table.py --scale full                       # on a GPU
-    python benchmarks/main_table.py --methods grpo,plan-length --methods-file my_method.py
+    python -m benchmarks.main_table --scale smoke --corpus world       # seconds, a tiny model
+    python -m benchmarks.main_table --scale small                      # SmolLM2 on this CPU
+    python -m benchmarks.main_table --scale full                       # on a GPU
+    python -m benchmarks.main_table --methods grpo,plan-length --methods-file my_method.py
 
 A row that fails (a method that raises, a checkpoint that is missing) is reported under the
 table and the rest runs; evaluations resume, so a rerun finishes an interrupted table.
@@ -37,11 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import harness  # noqa: E402
-
-from agents.methods import Method  # noqa: E402
+from agents.methods import Method
+from benchmarks import harness
 
 SCRIPTED = ("oracle", "naive", "random")
 KINDS = ("scripted", "policy", "method", "checkpoint")

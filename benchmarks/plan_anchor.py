@@ -12,11 +12,11 @@ samples. A question's pass@n after a first step is 1 when any of its n continuat
 answers right; its pass@1 is the fraction that do. The paper reports that fixing an
 incorrect first step costs 24-31 points of pass@k.
 
-    python benchmarks/plan_anchor.py --scale smoke --corpus world   # seconds, a tiny model
-    python benchmarks/plan_anchor.py --scale small                  # SmolLM2 on this CPU
-    python benchmarks/plan_anchor.py --scale full                   # on a GPU
-    python benchmarks/plan_anchor.py --policy oracle --corpus world # a scripted policy
-    python benchmarks/plan_anchor.py --methods grpo,anchor-grpo     # trained methods too
+    python -m benchmarks.plan_anchor --scale smoke --corpus world   # seconds, a tiny model
+    python -m benchmarks.plan_anchor --scale small                  # SmolLM2 on this CPU
+    python -m benchmarks.plan_anchor --scale full                   # on a GPU
+    python -m benchmarks.plan_anchor --policy oracle --corpus world # a scripted policy
+    python -m benchmarks.plan_anchor --methods grpo,anchor-grpo     # trained methods too
 
 ``--policy`` is the probed policy (default: the starting policy of the harness, SmolLM2
 after its SFT warm start): ``oracle``, ``naive``, ``random``, ``smollm2``, a Hugging Face id
@@ -56,11 +56,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import harness  # noqa: E402
-
-from agents.trajectory import Trajectory, first_step, load_jsonl, save_jsonl  # noqa: E402
+from agents.trajectory import Trajectory, first_step, load_jsonl, save_jsonl
+from benchmarks import harness
 
 TITLE = "Plan anchor: pass@n after a correct vs an incorrect first step"
 PROMPT = "react-plan-prefill"

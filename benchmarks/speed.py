@@ -1,8 +1,8 @@
 """One command for the speed benchmarks: the environment, the rollout and the GRPO update.
 
-    python benchmarks/speed.py                      # each benchmark's own default settings
-    python benchmarks/speed.py --quick              # about 3 minutes on 2 shared cores
-    python benchmarks/speed.py --only env,update --no-append --note "..."
+    python -m benchmarks.speed                      # each benchmark's own default settings
+    python -m benchmarks.speed --quick              # about 3 minutes on 2 shared cores
+    python -m benchmarks.speed --only env,update --no-append --note "..."
 
 It runs, each in its own process (``sys.executable``, from the repository root, one after
 another so they do not compete for the CPU):
@@ -58,12 +58,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks._results import add_no_append, append_section
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-from _results import add_no_append, append_section  # noqa: E402
 
 TITLE = "Speed: environment, rollout and update"
 STDERR_LINES = 15

@@ -1,6 +1,6 @@
 """Train PPO on the easy tasks of the wiki and compare its pass rate with a random agent.
 
-    python benchmarks/train_ppo.py --minutes 8
+    python -m benchmarks.train_ppo --minutes 8
 
 The text environment goes through :class:`webanchor_env.sb3.WikiDiscreteEnv` (discrete slots
 over candidate searches, visits and answers; fixed-size embedding observations), so
@@ -24,13 +24,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import append_section  # noqa: E402
+from benchmarks._results import append_section
 
 
 @dataclass(frozen=True)

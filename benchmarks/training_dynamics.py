@@ -11,10 +11,10 @@ stages are not on one scale: Anchor-GRPO's stage 1 is the plan-rubric score in [
 match of whole trajectories; the legend says which is which. A table per method gives the
 steps, mean reward, mean tool calls and wall-clock seconds of each stage.
 
-    python benchmarks/training_dynamics.py --scale smoke               # seconds, a tiny model
-    python benchmarks/training_dynamics.py --scale small               # SmolLM2 on this CPU
-    python benchmarks/training_dynamics.py --scale full                # on a GPU
-    python benchmarks/training_dynamics.py --methods grpo,plan-length --methods-file my_method.py
+    python -m benchmarks.training_dynamics --scale smoke               # seconds, a tiny model
+    python -m benchmarks.training_dynamics --scale small               # SmolLM2 on this CPU
+    python -m benchmarks.training_dynamics --scale full                # on a GPU
+    python -m benchmarks.training_dynamics --methods grpo,plan-length --methods-file my_method.py
 
 A method that fails is reported and the others go on. Outputs go to
 ``<work-dir>/training_dynamics/``: ``training_dynamics.png`` and ``results.json``; the
@@ -31,12 +31,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import harness  # noqa: E402
-
-from agents.methods import Method  # noqa: E402
-from agents.train.algos import RewardSource  # noqa: E402
+from agents.methods import Method
+from agents.train.algos import RewardSource
+from benchmarks import harness
 
 TITLE = "Training dynamics: reward and tool calls per step"
 REWARD, CALLS = "reward/mean", "episode/tool_calls"

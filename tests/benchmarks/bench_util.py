@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def experiment(name: str):
-    """The experiment module ``benchmarks/<name>.py``."""
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    return importlib.import_module(name)
+    """The experiment module ``benchmarks.<name>``."""
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 def smoke_args(work: Path, *extra: str) -> list[str]:

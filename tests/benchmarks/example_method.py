@@ -1,6 +1,6 @@
 """A planning method defined in a file: the worked example of ``agents.methods``.
 
-    python benchmarks/main_table.py --methods-file tests/benchmarks/example_method.py \\
+    python -m benchmarks.main_table --methods-file tests/benchmarks/example_method.py \\
         --methods grpo,example-plan-length
 
 Stage 1 samples plans only and updates the plan tokens with a toy dense reward, the plan's

@@ -3,16 +3,8 @@ the table and the verdict read the timings."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
+from benchmarks import bench_fuzz
 from webanchor_env.actions import DEFAULT_MAX_ACTION_CHARS, parse_action
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-bench_fuzz = importlib.import_module("bench_fuzz")
 
 
 def test_the_fuzz_corpus_is_fixed_by_its_seed_and_covers_every_kind() -> None:

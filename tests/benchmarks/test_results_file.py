@@ -6,12 +6,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from pathlib import Path
+import types
+from types import SimpleNamespace
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-_results = importlib.import_module("_results")
+from benchmarks import _results
 
 
 def test_sections_are_appended_under_one_title(results_file) -> None:
@@ -27,8 +25,18 @@ def test_sections_are_appended_under_one_title(results_file) -> None:
     assert text.rstrip().endswith("body two")
 
 
+def test_the_command_of_a_module_run_names_the_module(monkeypatch) -> None:
+    main = types.ModuleType("__main__")
+    main.__spec__ = SimpleNamespace(name="benchmarks.bench_env")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(sys, "argv", ["/repo/benchmarks/bench_env.py", "--no-append"])
+    assert _results.this_command() == "python -m benchmarks.bench_env --no-append"
+    main.__spec__ = None  # run as a script
+    assert _results.this_command() == "python /repo/benchmarks/bench_env.py --no-append"
+
+
 def test_the_update_benchmark_appends_its_settings_and_table(results_file) -> None:
-    bench_update = importlib.import_module("bench_update")
+    bench_update = importlib.import_module("benchmarks.bench_update")
     args = argparse.Namespace(micro=4, group=4, repeats=2)
     bench_update.append_results("| model | x |\n| --- | --- |\n| tiny | 1 |", args)
     text = results_file.read_text(encoding="utf-8")
@@ -38,7 +46,7 @@ def test_the_update_benchmark_appends_its_settings_and_table(results_file) -> No
 
 
 def test_the_rollout_benchmark_keeps_its_note_and_start_load(results_file) -> None:
-    bench_rollout = importlib.import_module("bench_rollout")
+    bench_rollout = importlib.import_module("benchmarks.bench_rollout")
     bench = bench_rollout.Bench(note="quiet machine")
     bench_rollout.append_results("| t |\n| --- |\n| 1 |", bench, (1.0, 2.0, 3.0))
     text = results_file.read_text(encoding="utf-8")

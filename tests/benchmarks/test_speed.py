@@ -3,7 +3,6 @@ the others run, and one real quick run of the update benchmark."""
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 import textwrap
@@ -11,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-speed = importlib.import_module("speed")
+from benchmarks import speed
+
+REPO = Path(__file__).resolve().parents[2]
 
 ENV_OUTPUT = """\
 ## bench_env — 2026-11-21 09:52 UTC
@@ -227,12 +225,13 @@ def test_quick_update_for_real_while_env_fails(results_file) -> None:
     """The cheapest real configuration: the quick update benchmark (tiny model) on a smaller
     batch; the env benchmark is given an option it does not have, fails at once, and the
     update still runs. One section is appended, to the temporary file only."""
-    real = BENCH / "RESULTS.md"
+    real = REPO / "benchmarks" / "RESULTS.md"
     before = real.read_bytes() if real.exists() else None
     proc = subprocess.run(
         [
             sys.executable,
-            str(BENCH / "speed.py"),
+            "-m",
+            "benchmarks.speed",
             "--quick",
             "--only",
             "env,update",
@@ -241,6 +240,7 @@ def test_quick_update_for_real_while_env_fails(results_file) -> None:
             "--note",
             "smoke test",
         ],
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=280,
