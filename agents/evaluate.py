@@ -144,6 +144,10 @@ class EvalConfig:
     out: str = field(default="runs/eval", metadata=_help("output directory"))
     resume: bool = field(default=False, metadata=_help("continue the run in --out"))
     device: str | None = field(default=None, metadata=_help("cpu or cuda (default: cuda if any)"))
+    dtype: str = field(
+        default="auto",
+        metadata=_help("model dtype: float32, bfloat16, or auto (bf16 where computed natively)"),
+    )
     progress: bool = field(default=True, metadata=_help("show a progress bar"))
 
     def __post_init__(self) -> None:
@@ -162,6 +166,8 @@ class EvalConfig:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)}.")
         self.difficulties()  # checks the list
+        if self.dtype not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"Expected dtype auto, float32 or bfloat16, got {self.dtype!r}.")
 
     def difficulties(self) -> frozenset[int] | None:
         """The difficulties of ``difficulty`` ("1,2"), or None for all."""
@@ -298,6 +304,7 @@ def load_policy(
     horizon: int = 3,
     seed: int = 0,
     device: str | None = None,
+    dtype: str = "auto",
 ) -> Policy:
     """The policy called ``name`` (see the module docstring); scripted ones are text-only."""
     from agents import scripted
@@ -320,8 +327,10 @@ def load_policy(
             raise ValueError(f"Expected openai:<base_url>:<model>, got {name!r}.")
         return OpenAIPolicy(base_url=base_url, model=model)
     from agents.hf_policy import HFPolicy
+    from agents.models import default_device, inference_dtype
 
-    return HFPolicy.from_pretrained(name, device=device)
+    device = device or default_device()
+    return HFPolicy.from_pretrained(name, device=device, dtype=inference_dtype(device, dtype))
 
 
 def rollout_config(config: EvalConfig) -> RolloutConfig:
@@ -432,6 +441,7 @@ def evaluate(
                 horizon=config.horizon,
                 seed=config.seed,
                 device=config.device,
+                dtype=config.dtype,
             )
         elif hasattr(policy, "bind_tasks"):
             policy.bind_tasks(tasks)

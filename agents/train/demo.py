@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from agents.agent_format import AgentFormat
-from agents.models import WARM_START, warm_start_dir
+from agents.models import WARM_START, cpu_has_native_bf16, inference_dtype, warm_start_dir
 from agents.train.config import Algo, PlanJudge, Precision, TrainConfig
 from agents.train.logging import CURVES_FILE
 from agents.train.trainer import FINAL_DIR, TrainResult, env_factory, train
@@ -87,7 +87,7 @@ def start_policy(settings: DemoSettings, seed: int = 0) -> Any:
 
         tokenizer = smollm2_tokenizer()
         return HFPolicy(tiny_causal_lm(tokenizer, seed=seed), tokenizer)
-    return HFPolicy.from_pretrained(WARM_START, device="cpu")
+    return HFPolicy.from_pretrained(WARM_START, device="cpu", dtype=inference_dtype("cpu"))
 
 
 def dev_tasks(settings: DemoSettings) -> list[Any]:
@@ -155,14 +155,10 @@ def anchor_config(settings: DemoSettings, fmt: AgentFormat, out: Path) -> TrainC
 
 
 def cpu_precision() -> Precision:
-    """bf16 where the CPU computes it natively (AMX or AVX-512 BF16), else fp32."""
+    """bf16 where the hardware computes it natively (a GPU, AMX or AVX-512 BF16), else fp32."""
     import torch
 
-    try:
-        fast = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        fast = False
-    return Precision.BF16 if fast or torch.cuda.is_available() else Precision.FP32
+    return Precision.BF16 if cpu_has_native_bf16() or torch.cuda.is_available() else Precision.FP32
 
 
 def demo_run(output_dir: str | Path = "runs/demo", settings: DemoSettings | None = None):
@@ -181,7 +177,8 @@ def demo_run(output_dir: str | Path = "runs/demo", settings: DemoSettings | None
     seconds["anchor-grpo"], clock = time.perf_counter() - clock, time.perf_counter()
     from agents.hf_policy import HFPolicy
 
-    trained = HFPolicy.from_pretrained(str(anchor.output_dir / FINAL_DIR), device="cpu")
+    final = str(anchor.output_dir / FINAL_DIR)
+    trained = HFPolicy.from_pretrained(final, device="cpu", dtype=inference_dtype("cpu"))
     after = greedy_eval(trained, settings, fmt, out / "eval-after")
     seconds["eval after"] = time.perf_counter() - clock
     return DemoResult(before, probed, anchor, after, seconds)
