@@ -197,6 +197,8 @@ class TrainConfig:
     """Only tasks of at most this many hops give SFT demonstrations (0: all)."""
     sft_lr_decay: bool = False
     """Cosine-decay the SFT learning rate to a tenth over the run, after the warm-up."""
+    sft_batch_size: int = 0
+    """Trajectories per SFT optimizer step on each process, in micro-batches of micro_batch_size (0: micro_batch_size)."""
     sft_epochs: int = 2
     """Passes over the SFT trajectories."""
     sft_learning_rate: float = 5e-5
@@ -229,7 +231,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)!r}.")
         nonnegative = ("stage1_steps", "stage2_steps", "stop_after", "save_every", "max_tasks")
-        nonnegative += ("sft_max_tasks", "sft_max_hops")
+        nonnegative += ("sft_max_tasks", "sft_max_hops", "sft_batch_size")
         for name in nonnegative + ("min_reward_spread",):
             if getattr(self, name) < 0:
                 raise ValueError(f"Expected {name} >= 0, got {getattr(self, name)!r}.")

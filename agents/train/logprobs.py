@@ -53,9 +53,26 @@ class TokenLogprobs(NamedTuple):
 
 
 def forward_logits(model: nn.Module, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-    """[B, T, V] logits of ``model`` (a Hugging Face causal LM, possibly wrapped)."""
-    kwargs = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": False}
+    """[B, T, V] logits of ``model`` (a Hugging Face causal LM, possibly wrapped).
+
+    A right-padded batch (each row's tokens, then padding) is run without its mask: under
+    causal attention no token sees the padding after it, so every real position gets the
+    same logits, and the attention runs as a fused causal kernel instead of materializing
+    [B, heads, T, T] scores (on a CPU, 5.4 -> 4.2 GiB peak for a 4 x 2,500 LoRA step).
+    Logits at padded positions are then meaningless; callers only read real positions.
+    """
+    mask: Tensor | None = attention_mask
+    if right_padded(attention_mask):
+        mask = None
+    kwargs = {"input_ids": input_ids, "attention_mask": mask, "use_cache": False}
     return model(**kwargs).logits
+
+
+def right_padded(attention_mask: Tensor) -> bool:
+    """Whether every row of a 0/1 mask [B, T] is ones followed by zeros (or all ones)."""
+    if attention_mask.shape[-1] < 2:
+        return True
+    return bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all())
 
 
 def output_head(model: nn.Module) -> nn.Module | None:

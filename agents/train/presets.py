@@ -27,7 +27,8 @@ SMOLLM2_CPU: dict[str, Any] = {
     "sft_learning_rate": 2e-4,
     "sft_lr_decay": True,
     "warmup_steps": 8,
-    "micro_batch_size": 4,
+    "sft_batch_size": 4,
+    "micro_batch_size": 2,
     "save_every": 20,
 }
 """The SFT warm start of SmolLM2-135M-Instruct sized for a 2-core CPU (about 75 minutes)."""

@@ -18,6 +18,7 @@ checkpoints, exact resume, metrics and curves work the same way.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -157,28 +158,48 @@ def sft_rows(
 
 
 def sft_step(run: Run, data: Sequence[Trajectory], step: int, per_epoch: int) -> dict[str, Any]:
-    """One optimizer step of SFT on this process's share of the step's trajectories."""
+    """One optimizer step of SFT on this process's share of the step's trajectories.
+
+    The share (``sft_batch_size``, default ``micro_batch_size``) goes through the model in
+    micro-batches of ``micro_batch_size`` whose gradients accumulate; each is weighted by
+    its trained tokens, so the step's loss is the mean over all of the step's tokens.
+    """
     c, device = run.config, run.accelerator.device
     lengths = [len(t.token_ids) for t in data]
-    rows = sft_rows(lengths, c.seed, step, per_epoch, c.micro_batch_size, run.rank, run.world)
+    size, micro = sft_batch(c), c.micro_batch_size
+    rows = sft_rows(lengths, c.seed, step, per_epoch, size, run.rank, run.world)
     pad = run.tokenizer.pad_token_id or 0
-    ids, attention, _, action, _ = pad_trajectories([data[i] for i in rows] or [data[0]], pad)
-    if not rows:
-        action = torch.zeros_like(action)  # a filler pass: joins the all-reduce, adds nothing
-    tokens = action.sum().float()
-    total = float(run.comm.all_sum(tokens.reshape(1)).item())
-    weight = float(tokens) * run.world / total if total > 0 else 0.0
-    batch = (ids.to(device), attention.to(device), action.to(device))
-    loss = sft_loss(run.model, *batch, chunk_size=c.logprob_chunk_size)
-    run.comm.backward(loss * weight)
+    batches = []
+    for j in range(math.ceil(size / micro)):  # the same count on every process
+        chunk = rows[j * micro : (j + 1) * micro]
+        ids, attention, _, action, _ = pad_trajectories([data[i] for i in chunk or [0]], pad)
+        if not chunk:
+            action = torch.zeros_like(action)  # a filler pass: joins the all-reduce, adds nothing
+        batches.append((ids.to(device), attention.to(device), action.to(device)))
+    counts = [float(b[2].sum()) for b in batches]
+    tokens = sum(counts)
+    total = float(run.comm.all_sum(torch.tensor([tokens])).item())
+    loss_sum = 0.0
+    for j, (batch, count) in enumerate(zip(batches, counts)):
+        last = j == len(batches) - 1
+        with contextlib.nullcontext() if last else run.comm.no_sync():
+            loss = sft_loss(run.model, *batch, chunk_size=c.logprob_chunk_size)
+            weight = count * run.world / total if total > 0 else 0.0
+            run.comm.backward(loss * weight)
+        loss_sum += float(loss.detach()) * count
     norm = clip_gradients(run.model, c.max_grad_norm)
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
-    sums = run.comm.all_sum(torch.stack([loss.detach().float().cpu() * tokens, tokens]).reshape(2))
+    sums = run.comm.all_sum(torch.tensor([loss_sum, tokens]))
     record = {"step": step, "stage": "sft", "sft/loss": float(sums[0] / sums[1]) if total else None}
     record |= {"sft/tokens": total, "sft/epoch": step // per_epoch, "loss/grad_norm": float(norm)}
     return record | {"lr": run.scheduler.get_last_lr()[0]} | param_sync(run)
+
+
+def sft_batch(config: TrainConfig) -> int:
+    """Trajectories per SFT optimizer step on each process."""
+    return config.sft_batch_size or config.micro_batch_size
 
 
 def train_sft(config: TrainConfig) -> TrainResult:
@@ -191,7 +212,7 @@ def train_sft(config: TrainConfig) -> TrainResult:
             f"Expected gold-path trajectories for SFT, got none from {len(tasks)} tasks of "
             f"split {config.split!r} (do the tasks carry gold actions that solve them?)."
         )
-    per_epoch = steps_per_epoch(len(data), config.micro_batch_size, run.world)
+    per_epoch = steps_per_epoch(len(data), sft_batch(config), run.world)
     total = per_epoch * config.sft_epochs
     if config.sft_lr_decay:
         run.scheduler.lr_lambdas = [LRSchedule(config.warmup_steps, total)]

@@ -42,3 +42,21 @@ def test_the_training_cli_prints_peak_memory_at_the_end(monkeypatch, capsys, tmp
     assert "Training finished after 3 steps" in out
     shown = re.search(r"Peak memory: (\d+\.\d\d) GiB resident", out)
     assert shown and 0 < float(shown.group(1)) <= peak_rss_gib() + 0.01
+
+
+def test_a_right_padded_batch_runs_unmasked_with_the_same_real_logits():
+    from agents.testing import smollm2_tokenizer, tiny_causal_lm
+    from agents.train.logprobs import forward_logits, right_padded
+
+    model = tiny_causal_lm(smollm2_tokenizer()).eval()
+    ids = torch.randint(3, 500, (3, 10), generator=torch.Generator().manual_seed(1))
+    lengths = [10, 6, 3]
+    mask = torch.tensor([[1] * n + [0] * (10 - n) for n in lengths])
+    assert right_padded(mask) and not right_padded(mask.flip(-1))
+    with torch.no_grad():
+        batched = forward_logits(model, ids, mask)
+        for row, n in enumerate(lengths):  # each row alone, unpadded
+            alone = model(input_ids=ids[row : row + 1, :n]).logits[0]
+            torch.testing.assert_close(batched[row, :n], alone, atol=1e-5, rtol=1e-5)
+        left = forward_logits(model, ids, mask.flip(-1))  # left padding keeps its mask
+        assert torch.isfinite(left).all()
