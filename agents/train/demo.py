@@ -148,7 +148,7 @@ def anchor_config(settings: DemoSettings, fmt: AgentFormat, out: Path) -> TrainC
         stage2_steps=settings.stage2_steps, stage1_group_size=settings.group_size,
         stage2_group_size=settings.group_size, tasks_per_step=settings.tasks_per_step,
         learning_rate=settings.learning_rate, lora_rank=settings.lora_rank,
-        lora_alpha=2 * settings.lora_rank, precision=cpu_precision(), micro_batch_size=4,
+        lora_alpha=2 * settings.lora_rank, precision=cpu_precision(), micro_batch_size=2,
         eval_tasks=0, seed=0,
     )  # fmt: skip
     return TrainConfig(**(values | settings.overrides))
