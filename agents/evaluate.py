@@ -246,7 +246,7 @@ def summarize(trajectories: Sequence[Trajectory], k: int = 1) -> dict[str, Any]:
     )
     cut = sum(turn.finish_reason == "length" for t in trajectories for turn in t.turns)
     all_turns = sum(len(t.turns) for t in trajectories)
-    reasons = Counter(t.truncated_reason or "answered" for t in trajectories)
+    reasons = Counter(t.end_reason.value for t in trajectories)  # plain strings in the JSON
     return {
         "tasks": len(by_task),
         "episodes": len(trajectories),

@@ -27,7 +27,8 @@ what was sampled, which is what GRPO needs, and the equality holds at the text l
 to the template's tokenization of that segment. A forced first turn (plan-anchor
 experiments) is tokenized from its text, with mask 0 and step id 0.
 
-A context budget stops an episode cleanly ("context_budget") when the next prompt plus
+An episode that does not answer ends with an :class:`~agents.trajectory.EndReason`. A
+context budget stops an episode cleanly (``CONTEXT_BUDGET``) when the next prompt plus
 ``max_new_tokens`` would exceed the model's context; the observation that did not fit is
 kept in the turn record but not in the tokens. One bad episode never stops the batch: a
 failing environment step, a policy row that errors, or a template that does not render a
@@ -49,7 +50,7 @@ import gymnasium as gym
 
 from agents.policy import GenerationRequest, Policy, SampledTurn, SamplingParams
 from agents.prompts import DEFAULT_PROMPT, PromptVariant
-from agents.trajectory import Trajectory, Turn, json_safe
+from agents.trajectory import EndReason, Trajectory, Turn, json_safe
 from webanchor_env.actions import TOOL_SCHEMAS
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,8 @@ class _Episode:
     reward: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
     done: bool = False
-    truncated_reason: str | None = None
+    truncated_reason: EndReason | None = None
+    end_detail: str | None = None
     logprobs_known: bool = True
     plan_forced: bool = False
 
@@ -196,8 +198,8 @@ class _Episode:
         self.steps.extend([step] * len(ids))
         self.logprobs.extend(logprobs if logprobs else [0.0] * len(ids))
 
-    def end(self, reason: str | None) -> None:
-        self.done, self.truncated_reason = True, reason
+    def end(self, reason: EndReason | None, detail: str | None = None) -> None:
+        self.done, self.truncated_reason, self.end_detail = True, reason, detail
 
 
 class RolloutEngine:
@@ -310,7 +312,7 @@ class RolloutEngine:
             ep.text = self.template.render(ep.messages, True) + ep.prefill
             ep.add(self.template.encode(ep.text), 0, -1)
             if self._over_budget(len(ep.ids)):
-                self._end(ep, "context_budget")
+                self._end(ep, EndReason.CONTEXT_BUDGET)
         return ep
 
     def _request(self, ep: _Episode, params: SamplingParams) -> GenerationRequest:
@@ -347,13 +349,13 @@ class RolloutEngine:
         )
         if not self._close_turn(ep, sampled):
             ep.turns.append(turn)
-            self._end(ep, "template_mismatch")
+            self._end(ep, EndReason.TEMPLATE_MISMATCH)
         elif sampled.finish_reason == "error":
             ep.turns.append(turn)
-            self._end(ep, f"policy_error: {sampled.error or 'unknown'}")
+            self._end(ep, EndReason.POLICY_ERROR, sampled.error or "unknown")
         elif self.config.plan_only:
             ep.turns.append(turn)
-            self._end(ep, "plan_only")
+            self._end(ep, EndReason.PLAN_ONLY)
         else:
             self._act(ep, action, turn)
 
@@ -379,7 +381,7 @@ class RolloutEngine:
             observation, reward, terminated, truncated, info = ep.env.step(action)
         except Exception as err:  # one bad episode never stops the batch: record and end it
             ep.turns.append(turn)
-            self._end(ep, f"env_error: {type(err).__name__}: {err}")
+            self._end(ep, EndReason.ENV_ERROR, f"{type(err).__name__}: {err}")
             return
         ep.reward += float(reward)
         ep.info = dict(info)
@@ -396,9 +398,9 @@ class RolloutEngine:
         if terminated:
             self._end(ep, None)
         elif truncated:
-            self._end(ep, info.get("truncation_reason") or "time_limit")
+            self._end(ep, EndReason(info.get("truncation_reason") or EndReason.TIME_LIMIT))
         elif max_turns is not None and len(ep.turns) >= max_turns:
-            self._end(ep, "max_turns")
+            self._end(ep, EndReason.MAX_TURNS)
         else:
             self._observe(ep, observation)
 
@@ -413,12 +415,12 @@ class RolloutEngine:
         if not following.startswith(ep.text):
             ep.messages.pop()
             log.warning("The chat template changed the conversation's prefix.")
-            self._end(ep, "template_mismatch")
+            self._end(ep, EndReason.TEMPLATE_MISMATCH)
             return
         ids = self.template.encode(ep.pending + following[len(ep.text) :])
         if self._over_budget(len(ep.ids) + len(ids)):
             ep.messages.pop()
-            self._end(ep, "context_budget")
+            self._end(ep, EndReason.CONTEXT_BUDGET)
             return
         ep.add(ids, 0, -1)
         ep.text, ep.pending, ep.prefill = following, "", prefill
@@ -428,12 +430,12 @@ class RolloutEngine:
             return False
         return prompt_tokens + self.config.sampling.max_new_tokens > self.max_context
 
-    def _end(self, ep: _Episode, reason: str | None) -> None:
-        """End the episode; the pending end-of-turn text becomes tokens."""
+    def _end(self, ep: _Episode, reason: EndReason | None, detail: str | None = None) -> None:
+        """End the episode (reason None: answered); the pending end-of-turn text becomes tokens."""
         if self.template is not None and ep.pending:
             ep.add(self.template.encode(ep.pending), 0, -1)
         ep.pending = ""
-        ep.end(reason)
+        ep.end(reason, detail)
 
     def _trajectory(self, ep: _Episode) -> Trajectory:
         predicted = None
@@ -453,6 +455,7 @@ class RolloutEngine:
             turns=tuple(ep.turns),
             info=json_safe(ep.info),
             truncated_reason=ep.truncated_reason,
+            end_detail=ep.end_detail,
             prompt=self.config.prompt.name,
             plan_forced=ep.plan_forced,
             predicted=predicted,

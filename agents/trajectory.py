@@ -15,11 +15,10 @@ Conventions:
   log-probabilities for some turn (scripted agents, endpoints that do not return them).
 * A forced first turn (the plan-anchor experiment: "fix this plan, run continuations") is
   not sampled: its tokens have mask 0 but step id 0, and ``plan_forced`` is True.
-* ``truncated_reason`` is None when the episode ended by answering, else why it stopped:
-  an environment budget (``search_budget``, ``visit_budget``, ``observation_budget``),
-  ``time_limit`` (the environment's turn limit), ``max_turns`` (the engine's),
-  ``context_budget``, ``plan_only``, ``policy_error: …``, ``env_error: …`` or
-  ``template_mismatch``.
+* ``truncated_reason`` is None when the episode ended by answering, else why it stopped, an
+  :class:`EndReason` (a str enum, so it compares equal to, and saves as, its plain string);
+  ``end_detail`` holds the error message of ``policy_error`` and ``env_error``. Files
+  written before the split (``"policy_error: HTTP 500"`` in one string) load into both.
 * Text-only policies (an endpoint without a local tokenizer) give empty token fields.
 
 Trajectories save to JSONL, one object a line (:func:`save_jsonl`, :func:`load_jsonl`).
@@ -27,6 +26,7 @@ Trajectories save to JSONL, one object a line (:func:`save_jsonl`, :func:`load_j
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import os
@@ -34,6 +34,55 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+
+class EndReason(str, enum.Enum):
+    """How an episode ended (``Trajectory.end_reason``; ``truncated_reason`` unless answered).
+
+    The three budgets are the values of ``webanchor_env.env.Truncation`` (tested).
+    """
+
+    ANSWERED = "answered"
+    """The policy answered: the environment terminated the episode."""
+    SEARCH_BUDGET = "search_budget"
+    """The environment truncated it: more search calls than its budget."""
+    VISIT_BUDGET = "visit_budget"
+    """The environment truncated it: more visit calls than its budget."""
+    OBSERVATION_BUDGET = "observation_budget"
+    """The environment truncated it: more observation characters than its budget."""
+    TIME_LIMIT = "time_limit"
+    """The environment truncated it without a reason: its turn limit (``TimeLimit``)."""
+    MAX_TURNS = "max_turns"
+    """The rollout engine's turn limit (``RolloutConfig.max_turns``)."""
+    CONTEXT_BUDGET = "context_budget"
+    """The next prompt plus ``max_new_tokens`` would not fit the model's context."""
+    PLAN_ONLY = "plan_only"
+    """Stopped after the first turn, as ``RolloutConfig.plan_only`` asks."""
+    POLICY_ERROR = "policy_error"
+    """The policy failed to generate the turn; the message is in ``end_detail``."""
+    ENV_ERROR = "env_error"
+    """The environment's step raised; the exception is in ``end_detail``."""
+    TEMPLATE_MISMATCH = "template_mismatch"
+    """The chat template did not render the conversation verbatim (no token-exact delta)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def broken(self) -> bool:
+        """A failure of the policy, environment or template: the reward says nothing."""
+        return self in _BROKEN
+
+    @classmethod
+    def parse(cls, text: str) -> tuple[EndReason, str | None]:
+        """The reason and its detail from a saved string, old ``"env_error: ..."`` form too."""
+        if isinstance(text, cls):
+            return text, None
+        reason, sep, detail = str(text).partition(": ")
+        return cls(reason), (detail if sep else None)
+
+
+_BROKEN = frozenset({EndReason.POLICY_ERROR, EndReason.ENV_ERROR, EndReason.TEMPLATE_MISMATCH})
 
 
 class TrajectoryFormatError(ValueError):
@@ -152,7 +201,7 @@ class Trajectory:
     turns: tuple[Turn, ...] = ()
     info: dict[str, Any] = field(default_factory=dict)
     """The environment's last info, made JSON-safe."""
-    truncated_reason: str | None = None
+    truncated_reason: EndReason | None = None
     """None when the episode ended by answering, else why it stopped."""
     prompt: str = ""
     """Name of the prompt variant used."""
@@ -160,8 +209,16 @@ class Trajectory:
     """The first turn was given (mask 0), not sampled."""
     predicted: tuple[tuple[dict[str, Any], ...], ...] | None = None
     """Anticipatory agent: the actions predicted at each turn (the first was executed)."""
+    end_detail: str | None = None
+    """The error message of a ``policy_error`` or ``env_error`` end, else None."""
 
     def __post_init__(self) -> None:
+        if self.truncated_reason is not None:  # a member, or a string (old files): parsed
+            reason, detail = EndReason.parse(self.truncated_reason)
+            answered = reason is EndReason.ANSWERED
+            object.__setattr__(self, "truncated_reason", None if answered else reason)
+            if self.end_detail is None:
+                object.__setattr__(self, "end_detail", detail)
         n = len(self.token_ids)
         if len(self.action_mask) != n or len(self.step_ids) != n:
             raise ValueError(
@@ -175,6 +232,17 @@ class Trajectory:
     def terminated(self) -> bool:
         """The episode ended by answering."""
         return self.truncated_reason is None
+
+    @property
+    def end_reason(self) -> EndReason:
+        """How the episode ended: ``truncated_reason``, or ``EndReason.ANSWERED``."""
+        return self.truncated_reason or EndReason.ANSWERED
+
+    @property
+    def end_text(self) -> str:
+        """The end reason with its detail, for people: ``"env_error: KeyError: 'x'"``."""
+        detail = f": {self.end_detail}" if self.end_detail is not None else ""
+        return f"{self.end_reason.value}{detail}"
 
     @property
     def num_turns(self) -> int:
@@ -191,6 +259,7 @@ class Trajectory:
         return tuple(t for t, m in zip(self.token_ids, self.action_mask) if m)
 
     def to_json(self) -> dict[str, Any]:
+        reason = self.truncated_reason
         return {
             "task_id": self.task_id,
             "group_id": self.group_id,
@@ -204,7 +273,8 @@ class Trajectory:
             "messages": [dict(m) for m in self.messages],
             "turns": [t.to_json() for t in self.turns],
             "info": json_safe(self.info),
-            "truncated_reason": self.truncated_reason,
+            "truncated_reason": None if reason is None else reason.value,
+            "end_detail": self.end_detail,
             "prompt": self.prompt,
             "plan_forced": self.plan_forced,
             "predicted": json_safe(self.predicted),
@@ -231,7 +301,8 @@ class Trajectory:
             messages=tuple(dict(m) for m in obj.get("messages", ())),
             turns=tuple(Turn.from_json(t) for t in obj.get("turns", ())),
             info=dict(obj.get("info") or {}),
-            truncated_reason=obj.get("truncated_reason"),
+            truncated_reason=obj.get("truncated_reason"),  # a str: __post_init__ parses it
+            end_detail=obj.get("end_detail"),
             prompt=str(obj.get("prompt", "")),
             plan_forced=bool(obj.get("plan_forced", False)),
             predicted=None

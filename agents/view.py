@@ -240,7 +240,7 @@ def _episode(trajectory: Trajectory, tasks: Mapping[str, TaskRef], fold_chars: i
     right = is_right(trajectory)
     answer = answer_of(trajectory)
     gold = gold_of(trajectory, tasks)
-    ended = trajectory.truncated_reason or "answered"
+    ended = trajectory.end_text
     turns = "".join(_turn(i, t, fold_chars) for i, t in enumerate(trajectory.turns))
     verdict = "right" if right else "wrong"
     search_text = " ".join([trajectory.task_id, question_of(trajectory, tasks), answer or ""])

@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import gymnasium as gym
@@ -145,6 +146,26 @@ class _Episode:
     transcript: list[str] = field(default_factory=list)
 
 
+class Truncation(str, Enum):
+    """Why the environment truncated an episode (``info["truncation_reason"]``).
+
+    The turn limit is not here: Gymnasium's ``TimeLimit`` wrapper truncates without a reason.
+    """
+
+    SEARCH_BUDGET = "search_budget"
+    """The episode made more search calls than ``max_search_calls``."""
+    VISIT_BUDGET = "visit_budget"
+    """The episode made more visit calls than ``max_visit_calls``."""
+    OBSERVATION_BUDGET = "observation_budget"
+    """The observations passed ``observation_budget_chars`` characters."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_BUDGET_SPENT = {SEARCH: Truncation.SEARCH_BUDGET, VISIT: Truncation.VISIT_BUDGET}
+
+
 @dataclass
 class _Turn:
     """What one step did: tool-response bodies, executed calls, their latencies, errors."""
@@ -154,7 +175,7 @@ class _Turn:
     latencies: list[float] = field(default_factory=list)
     errors: list[ActionError] = field(default_factory=list)
     results: list[str] = field(default_factory=list)  # what the wiki returned, unclipped
-    truncation: str | None = None
+    truncation: Truncation | None = None
 
 
 class WikiEnv(gym.Env[str, str]):
@@ -217,8 +238,9 @@ class WikiEnv(gym.Env[str, str]):
         2. More than `observation_budget_chars` characters of observations.
         3. The turn limit: `max_episode_steps` of the registration (20), applied by
            Gymnasium's `TimeLimit` wrapper.
-    `info["truncation_reason"]` ("search_budget", "visit_budget", "observation_budget") names
-    the budget of cases 1 and 2; a truncation without it is the turn limit. Stepping after
+    `info["truncation_reason"]` (a :class:`Truncation`, a str enum: "search_budget",
+    "visit_budget", "observation_budget") names the budget of cases 1 and 2; a truncation
+    without it is the turn limit. Stepping after
     an answer or a budget truncation raises `gymnasium.error.ResetNeeded` (the turn limit
     lives in the wrapper, so there the caller resets as usual). A malformed action never
     raises: it gets an error observation and the episode goes on. A failing backend (a
@@ -461,7 +483,7 @@ class WikiEnv(gym.Env[str, str]):
             contains_answer(text, ep.task.answers) for text in turn.results
         )
         if turn.truncation is None and ep.observation_chars > self.config.observation_budget_chars:
-            turn.truncation = "observation_budget"
+            turn.truncation = Truncation.OBSERVATION_BUDGET
         truncated = turn.truncation is not None and not terminated
         if truncated:
             ep.ended = turn.truncation
@@ -560,7 +582,7 @@ class WikiEnv(gym.Env[str, str]):
         """None while calls of this tool remain; else truncate the turn and say why."""
         if used < budget:
             return None
-        turn.truncation = f"{name}_budget"
+        turn.truncation = _BUDGET_SPENT[name]
         return (
             f"The {name} budget is spent: this episode allows {budget} {name} calls. "
             "The episode is truncated."

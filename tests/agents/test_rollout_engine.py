@@ -10,6 +10,7 @@ from agents.policy import SampledTurn, SamplingParams
 from agents.prompts import REACT
 from agents.rollout import RolloutConfig, RolloutEngine, context_limit, request_seed, rollout
 from agents.scripted import OraclePolicy, question_message
+from agents.trajectory import EndReason
 
 
 def _template_ids(tokenizer, t) -> list[int]:
@@ -155,14 +156,14 @@ def test_bad_turns_are_normal_events_and_the_episode_ends_cleanly(
 def test_the_environment_turn_limit_is_recorded(make_env, tokenizer):
     (t,) = rollout(FixedTextPolicy(tokenizer, "hmm"), make_env, ["q-1"], RolloutConfig())
     assert t.truncated_reason == "time_limit" and t.num_turns == 6
+    assert t.truncated_reason is EndReason.TIME_LIMIT and t.end_detail is None
 
 
 def test_a_failing_policy_row_ends_only_its_episode(make_env, tokenizer):
     policy = FixedTextPolicy(tokenizer, "<answer>Orlan Vesk</answer>", errors_on="Glasswing")
     trajectories = rollout(policy, make_env, ["q-1", "q-3"], RolloutConfig(group_size=2))
-    assert [t.truncated_reason for t in trajectories] == [None, None] + [
-        "policy_error: HTTP 500"
-    ] * 2
+    assert [t.truncated_reason for t in trajectories] == [None, None] + ["policy_error"] * 2
+    assert [t.end_text for t in trajectories] == ["answered"] * 2 + ["policy_error: HTTP 500"] * 2
     assert [t.reward for t in trajectories] == [1.0, 1.0, 0.0, 0.0]
     failed = trajectories[2]
     assert failed.turns[0].observation is None and failed.turns[0].finish_reason == "error"
@@ -182,7 +183,8 @@ def test_an_environment_that_raises_ends_only_its_episode(make_env, tasks, token
     policy = OraclePolicy(tasks, tokenizer)
     trajectories = rollout(policy, lambda: Exploding(make_env()), ["q-1", "q-3"], RolloutConfig())
     assert trajectories[0].reward == 1.0 and trajectories[0].terminated
-    assert trajectories[1].truncated_reason == "env_error: RuntimeError: index file vanished"
+    assert trajectories[1].truncated_reason is EndReason.ENV_ERROR
+    assert trajectories[1].end_text == "env_error: RuntimeError: index file vanished"
     assert trajectories[1].num_turns == 1 and trajectories[1].turns[0].observation is None
 
 

@@ -86,6 +86,14 @@ def test_page_shows_questions_answers_gold_plan_and_scores(run_dir: Path):
     assert 'src="http' not in page and 'href="http' not in page  # loads nothing
 
 
+def test_an_error_end_shows_its_detail(run_dir: Path):
+    broken = _trajectory(
+        "q-1", "x", 0.0, truncated_reason="env_error", end_detail="OSError: <gone>"
+    )
+    save_jsonl(run_dir / "trajectories.jsonl", [broken])
+    assert "env_error: OSError: &lt;gone&gt; after 3 turn(s)" in render_html(load_run(run_dir))
+
+
 def test_plan_and_answer_extraction():
     t = _trajectory("q-1", "Orlan Vesk", 1.0)
     assert plan_of(t).startswith("1. Search Lumen Tower.")
