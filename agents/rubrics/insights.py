@@ -80,7 +80,7 @@ def transcript_of(trajectory: Any, max_chars_per_item: int = 300) -> str:
         if turn.observation:
             lines.append(f"  -> {_clip(turn.observation, max_chars_per_item)}")
     if trajectory.truncated_reason is not None:
-        outcome = f"stopped without an answer ({trajectory.truncated_reason})"
+        outcome = f"stopped without an answer ({trajectory.end_text})"
     else:
         outcome = "correct answer" if trajectory.reward > 0 else "wrong answer"
     lines.append(f"Outcome: {outcome} (reward {trajectory.reward:g}).")
