@@ -10,7 +10,8 @@ from agents.train.batch import TrainBatch, collate
 from agents.train.checkpoint import ConfigMismatchError
 from agents.train.config import Algo, Precision, StageSettings, TrainConfig, parse_args
 from agents.train.demo import DemoResult, DemoSettings, demo_run, demo_summary
-from agents.train.trainer import OutOfMemory, TrainResult, train
+from agents.train.run import OutOfMemory, TrainResult
+from agents.train.trainer import train
 from agents.train.update import UpdateSettings, UpdateStats, grpo_update
 
 __all__ = [

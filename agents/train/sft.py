@@ -12,7 +12,7 @@ them show a recovery (:class:`agents.scripted.RecoveryPolicy`): a visit that fai
 cross-entropy of the tokens the oracle wrote (action mask 1), averaged over those
 tokens; prompt, prefill and tool-response tokens, and the failed visit, are context only.
 
-SFT steps go through the same loop as GRPO (:func:`agents.train.trainer.run_loop`):
+SFT steps go through the same loop as GRPO (:func:`agents.train.loop.run_loop`):
 checkpoints, exact resume, metrics and curves work the same way.
 """
 
@@ -35,15 +35,8 @@ from agents.train.algos import derive_seed
 from agents.train.batch import pad_trajectories
 from agents.train.config import TrainConfig
 from agents.train.logprobs import CHUNK_SIZE, token_logprobs
-from agents.train.trainer import (
-    LRSchedule,
-    Run,
-    TrainResult,
-    conclude,
-    param_sync,
-    run_loop,
-    setup_run,
-)
+from agents.train.loop import conclude, evaluate, run_loop
+from agents.train.run import LRSchedule, Run, TrainResult, param_sync, setup_run
 from agents.train.update import clip_gradients
 from agents.trajectory import Trajectory
 
@@ -222,7 +215,5 @@ def train_sft(config: TrainConfig) -> TrainResult:
 
 
 def _eval(run: Run) -> float | None:
-    from agents.train.trainer import evaluate
-
     c = run.config
     return evaluate(run, c.eval_tasks) if c.eval_tasks and c.eval_before else None

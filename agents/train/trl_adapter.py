@@ -47,7 +47,7 @@ from agents.prompts import DEFAULT_PROMPT, PromptVariant
 from agents.rollout import RolloutConfig, RolloutEngine
 from agents.train.algos import derive_seed
 from agents.train.batch import pad_trajectories
-from agents.train.trainer import UNSCORED
+from agents.train.rewards import UNSCORED
 from agents.trajectory import Trajectory
 
 RolloutFunc = Callable[[list[Any], Any], dict[str, list[Any]]]

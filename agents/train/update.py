@@ -126,7 +126,7 @@ class Collectives:
     """How an update talks to the other processes; the defaults are for one process.
 
     The trainer builds one from an ``accelerate.Accelerator`` (see
-    :func:`agents.train.trainer.collectives_for`).
+    :func:`agents.train.run.collectives_for`).
     """
 
     backward: Callable[[Tensor], None] = lambda loss: loss.backward()

@@ -165,7 +165,7 @@ def test_epoch_order_puts_similar_lengths_in_one_step():
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor():
-    from agents.train.trainer import LRSchedule
+    from agents.train.run import LRSchedule
 
     assert LRSchedule(4)(0) == 0.25 and LRSchedule(4)(10) == 1.0
     cosine = LRSchedule(2, total=12, floor=0.1)

@@ -16,7 +16,8 @@ import torch
 from agents.train.__main__ import main
 from agents.train.config import TrainConfig
 from agents.train.logging import read_metrics
-from agents.train.trainer import OutOfMemory, guard_oom, outcome_rewards, rubric_rewards
+from agents.train.rewards import outcome_rewards, rubric_rewards
+from agents.train.run import OutOfMemory, guard_oom
 from agents.trajectory import Trajectory
 from wiki_corpus import Gold, Page, Task, title_to_url, write_corpus
 
@@ -175,8 +176,8 @@ def test_sft_accumulating_micro_batches_matches_one_batch(corpus_dir, tmp_path):
 
 def test_gold_trajectories_train_only_the_oracle_tokens(corpus_dir):
     from agents.testing import smollm2_tokenizer
+    from agents.train.run import env_factory
     from agents.train.sft import gold_trajectories
-    from agents.train.trainer import env_factory
     from wiki_corpus import load
 
     tokenizer = smollm2_tokenizer()
@@ -261,7 +262,7 @@ def test_cli_help_lists_the_algorithms(capsys):
 def trl_rollout(corpus_dir, selector, plan_only=False):
     from agents.policy import SamplingParams
     from agents.prompts import get_prompt
-    from agents.train.trainer import env_factory
+    from agents.train.run import env_factory
     from agents.train.trl_adapter import make_rollout_func
     from wiki_corpus import load
 
@@ -437,7 +438,7 @@ def test_demo_measures_probes_trains_both_stages_and_reports(corpus_dir, tmp_pat
 
 
 def test_a_reward_function_returning_the_wrong_count_is_named():
-    from agents.train.trainer import custom_rewards
+    from agents.train.rewards import custom_rewards
 
     batch = custom_rewards([traj(0.0), traj(1.0)], ["a", "b"], lambda ts, tasks: [1.0, None])
     assert torch.isnan(batch.values[1]) and batch.values[0] == 1.0

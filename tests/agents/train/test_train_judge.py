@@ -5,7 +5,7 @@ import pytest
 from agents.rewards import PrivilegedReferenceJudge
 from agents.train.algos import RewardSource
 from agents.train.config import PlanJudge, build_parser, parse_args
-from agents.train.trainer import build_judge
+from agents.train.rewards import build_judge
 from wiki_corpus.schema import Gold, Task, title_to_url
 
 TASK = Task(

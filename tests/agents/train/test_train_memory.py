@@ -9,7 +9,7 @@ import torch
 
 from agents.train import __main__ as cli
 from agents.train.memory import checkpoint_activations, peak_rss_gib
-from agents.train.trainer import TrainResult
+from agents.train.run import TrainResult
 
 
 def _grads(model: torch.nn.Module, ids: torch.Tensor) -> list[torch.Tensor]:

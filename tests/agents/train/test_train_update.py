@@ -313,7 +313,7 @@ def test_sequence_logprobs_in_packed_micro_batches_equal_one_pass():
 def test_lora_through_peft_trains_only_the_adapters():
     pytest.importorskip("peft")
     from agents.train.config import TrainConfig
-    from agents.train.trainer import with_lora
+    from agents.train.run import with_lora
 
     model = with_lora(tiny_model(), TrainConfig(lora_rank=4, lora_alpha=8))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
