@@ -19,8 +19,11 @@ from agents.train.config import PlanJudge, TrainConfig
 from agents.train.run import Run
 from agents.trajectory import Trajectory
 
-UNSCORED = ("policy_error", "env_error", "template_mismatch")
-"""Episodes ending this way have no meaningful outcome: their reward is missing."""
+
+def unscored(t: Trajectory) -> bool:
+    """Whether the episode broke (policy, environment or template failure: ``EndReason.broken``)
+    or its reward is not a number: then it has no meaningful outcome and its reward is missing."""
+    return t.end_reason.broken or not math.isfinite(t.reward)
 
 
 class RewardBatch(NamedTuple):
@@ -33,13 +36,8 @@ class RewardBatch(NamedTuple):
 
 
 def outcome_rewards(trajectories: Sequence[Trajectory]) -> RewardBatch:
-    """The environment's 0/1 reward; missing when the episode broke (see UNSCORED)."""
-    values = [
-        float("nan")
-        if (t.truncated_reason or "").startswith(UNSCORED) or not math.isfinite(t.reward)
-        else t.reward
-        for t in trajectories
-    ]
+    """The environment's 0/1 reward; missing when the episode broke (see :func:`unscored`)."""
+    values = [float("nan") if unscored(t) else t.reward for t in trajectories]
     return RewardBatch(torch.tensor(values, dtype=torch.float32), {})
 
 

@@ -80,7 +80,11 @@ class TrainResult(NamedTuple):
 
 
 def build_accelerator(config: TrainConfig) -> Any:
+    """An Accelerator for ``config``'s precision. Runs in one process one after another (the
+    demo, a notebook, the tests) may differ in precision: accelerate keeps one global state
+    and refuses a second precision, so that state (not the process group) is reset first."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     bf16_ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     use_bf16 = config.precision is Precision.BF16 or (
@@ -89,6 +93,7 @@ def build_accelerator(config: TrainConfig) -> Any:
     # Without an accelerator, processes started by `accelerate launch --multi_gpu` or
     # torchrun only join one group (gloo, MULTI_CPU) when accelerate is told to use the CPU.
     cpu = not torch.accelerator.is_available()
+    AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(mixed_precision="bf16" if use_bf16 else "no", cpu=cpu)
 
 

@@ -36,7 +36,6 @@ Usage::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -47,7 +46,7 @@ from agents.prompts import DEFAULT_PROMPT, PromptVariant
 from agents.rollout import RolloutConfig, RolloutEngine
 from agents.train.algos import derive_seed
 from agents.train.batch import pad_trajectories
-from agents.train.rewards import UNSCORED
+from agents.train.rewards import unscored
 from agents.trajectory import Trajectory
 
 RolloutFunc = Callable[[list[Any], Any], dict[str, list[Any]]]
@@ -106,7 +105,7 @@ def trajectories_to_trl(
 
 
 def _outcome(t: Trajectory) -> float | None:
-    broken = (t.truncated_reason or "").startswith(UNSCORED) or not math.isfinite(t.reward)
+    broken = unscored(t)
     return None if broken else float(t.reward)
 
 
