@@ -28,7 +28,9 @@ from agents.agent_format import AgentFormat
 from agents.models import WARM_START, cpu_has_native_bf16, inference_dtype, warm_start_dir
 from agents.train.config import Algo, PlanJudge, Precision, TrainConfig
 from agents.train.logging import CURVES_FILE
-from agents.train.trainer import FINAL_DIR, TrainResult, env_factory, train
+from agents.train.loop import FINAL_DIR
+from agents.train.run import TrainResult, env_factory
+from agents.train.trainer import train
 from agents.trajectory import Trajectory, first_step
 
 

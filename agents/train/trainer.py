@@ -50,12 +50,6 @@ from agents.train.sft import train_sft
 from agents.train.update import UpdateSettings, UpdateStats, filler_batch, grpo_update
 from agents.trajectory import Trajectory
 
-# isort: split
-# Re-exported: agents.train.demo and agents.train.warm_start import these from here.
-from agents.train.loop import ADAPTER_DIR as ADAPTER_DIR
-from agents.train.loop import FINAL_DIR as FINAL_DIR
-from agents.train.run import env_factory as env_factory
-
 SUMMED = frozenset(
     {"reward/excluded", "tokens/plan", "tokens/rest", "tokens/trained", "batch/sequences"}
 )

@@ -25,7 +25,7 @@ from agents.agent_format import FORMAT_FILE
 from agents.models import warm_start_dir
 from agents.train.checkpoint import STATE_FILE, list_checkpoints
 from agents.train.logging import read_metrics
-from agents.train.trainer import ADAPTER_DIR, FINAL_DIR
+from agents.train.loop import ADAPTER_DIR, FINAL_DIR
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 RECIPE = "python -m agents.train --preset smollm2-cpu"
