@@ -45,7 +45,7 @@ class DemoSettings:
     probe_tasks: int = 4
     """Questions of the plan-anchor probe (continued from a correct and a wrong first step)."""
     stage1_steps: int = 2
-    stage2_steps: int = 2
+    stage2_steps: int = 1
     group_size: int = 4
     tasks_per_step: int = 2
     learning_rate: float = 2e-5

