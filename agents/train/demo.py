@@ -19,6 +19,7 @@ Whether a few CPU steps move pass@1 is what the run measures; the demo prints it
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,10 @@ class DemoSettings:
     """The format to play in; None: the one saved with the warm start."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """Further :class:`TrainConfig` fields of the Anchor-GRPO run."""
+
+
+OUTPUTS = ("eval-before", "anchor-grpo", "eval-after")
+"""The demo's subdirectories of its output directory, replaced by every run."""
 
 
 class ProbeResult(NamedTuple):
@@ -167,6 +172,8 @@ def demo_run(output_dir: str | Path = "runs/demo", settings: DemoSettings | None
     """Steps 2-5 of the module docstring; every part's wall time in ``seconds``."""
     settings = settings or DemoSettings()
     out, seconds = Path(output_dir), {}
+    for part in OUTPUTS:  # the demo's own outputs from an earlier run: it starts over
+        shutil.rmtree(out / part, ignore_errors=True)
     fmt = start_format(settings)
     clock = time.perf_counter()
     policy = start_policy(settings)

@@ -435,6 +435,8 @@ def test_demo_measures_probes_trains_both_stages_and_reports(corpus_dir, tmp_pat
     assert saved == fmt  # the trained model keeps the format it was trained in
     summary = demo_summary(result)
     assert "plan-anchor probe, 2 questions" in summary and "curves.png" in summary
+    again = demo_run(tmp_path, settings)  # a second run in the same place starts over
+    assert again.before == result.before
 
 
 def test_a_reward_function_returning_the_wrong_count_is_named():
