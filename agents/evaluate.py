@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.agent_format import AgentFormat
-from agents.models import model_directory
+from agents.models import INFERENCE_DTYPES, model_directory
 from agents.policy import Policy, SamplingParams
 from agents.prompts import PromptVariant, get_prompt
 from agents.rollout import EnvFactory, RolloutConfig, RolloutEngine, TextAction
@@ -166,8 +166,8 @@ class EvalConfig:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)}.")
         self.difficulties()  # checks the list
-        if self.dtype not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"Expected dtype auto, float32 or bfloat16, got {self.dtype!r}.")
+        if self.dtype not in INFERENCE_DTYPES:
+            raise ValueError(f"Expected dtype among {INFERENCE_DTYPES}, got {self.dtype!r}.")
 
     def difficulties(self) -> frozenset[int] | None:
         """The difficulties of ``difficulty`` ("1,2"), or None for all."""

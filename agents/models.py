@@ -168,15 +168,19 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+INFERENCE_DTYPES = ("auto", "float32", "bfloat16")
+"""The names :func:`inference_dtype` takes."""
+
+
 def inference_dtype(device: str | torch.device, name: str = "auto") -> torch.dtype:
     """The dtype of a model that only generates: ``name`` (float32 or bfloat16), or for
     "auto" bf16 where the device computes it natively (a bf16 GPU, a CPU with AMX or
     AVX-512 BF16: about 3x faster prefill than fp32 on this project's CPU), else fp32."""
     import torch
 
+    if name not in INFERENCE_DTYPES:
+        raise ValueError(f"Expected dtype among {INFERENCE_DTYPES}, got {name!r}.")
     if name != "auto":
-        if name not in ("float32", "bfloat16"):
-            raise ValueError(f"Expected dtype auto, float32 or bfloat16, got {name!r}.")
         return getattr(torch, name)
     if torch.device(device).type == "cpu":
         return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
@@ -193,9 +197,9 @@ def load_model_and_tokenizer(
 
     ``None`` or ``"smollm2"`` loads the bundled SmolLM2-135M-Instruct (converted once, see
     the module docstring); ``"smollm2-sft"`` the same with the shipped warm-start adapter
-    merged into its weights (:func:`warm_start_dir`). Anything else is a Hugging Face id or a local directory; with
-    ``HF_HUB_OFFLINE`` set, only local files are used. ``device`` defaults to a GPU when
-    present; ``dtype`` to bf16 on a GPU and float32 on the CPU.
+    merged into its weights (:func:`warm_start_dir`). Anything else is a Hugging Face id or
+    a local directory; with ``HF_HUB_OFFLINE`` set, only local files are used. ``device``
+    defaults to a GPU when present; ``dtype`` to bf16 on a GPU and float32 on the CPU.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.evaluate import EvalConfig, evaluate, wilson_interval
+from agents.evaluate import EvalConfig, evaluate, summarize, wilson_interval
+from agents.trajectory import Trajectory, load_jsonl
 from benchmarks._results import add_no_append, append_section
 
 
@@ -50,6 +51,11 @@ def run(name: str, args: argparse.Namespace, **selection: Any) -> tuple[dict, fl
     return metrics, time.perf_counter() - start
 
 
+def trajectories(args: argparse.Namespace, name: str) -> list[Trajectory]:
+    """The trajectories evaluation ``name`` wrote."""
+    return load_jsonl(Path(args.out) / name / "trajectories.jsonl")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--policy", default="smollm2-sft")
@@ -68,11 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     mixed, t_mixed = run(
         "t1-le2", args, max_hops=2, temperature=1.0, n=args.n, limit=args.mixed_tasks
     )
-    turns = short["episodes"] * short["mean_turns"] + long["episodes"] * long["mean_turns"]
-    valid = (
-        short["valid_action_rate"] * short["episodes"] * short["mean_turns"]
-        + long["valid_action_rate"] * long["episodes"] * long["mean_turns"]
-    ) / turns
+    greedy = [t for name in ("greedy-le2", "greedy-ge3") for t in trajectories(args, name)]
+    valid = summarize(greedy)["valid_action_rate"]
     n_mixed = round((mixed["mixed_outcome_rate"] or 0.0) * mixed["tasks"])
     rows = [
         ("greedy pass@1, dev <= 2 hops", ">= 50%", short, t_short),

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from agents.agent_format import AgentFormat
-from agents.models import WARM_START, cpu_has_native_bf16, inference_dtype, warm_start_dir
+from agents.models import WARM_START, default_device, inference_dtype, warm_start_dir
 from agents.train.config import Algo, PlanJudge, Precision, TrainConfig
 from agents.train.logging import CURVES_FILE
 from agents.train.loop import FINAL_DIR
@@ -45,18 +45,27 @@ class DemoSettings:
     max_hops: int = 2
     probe_tasks: int = 4
     """Questions of the plan-anchor probe (continued from a correct and a wrong first step)."""
-    stage1_steps: int = 2
-    stage2_steps: int = 1
-    group_size: int = 4
-    tasks_per_step: int = 2
-    learning_rate: float = 2e-5
-    lora_rank: int = 16
     tiny_model: bool = False
     """A tiny random model with the SmolLM2 tokenizer instead of the warm start (tests)."""
     format: AgentFormat | None = None
     """The format to play in; None: the one saved with the warm start."""
     overrides: dict[str, Any] = field(default_factory=dict)
-    """Further :class:`TrainConfig` fields of the Anchor-GRPO run."""
+    """:class:`TrainConfig` fields of the Anchor-GRPO run over :data:`TRAINING`."""
+
+
+TRAINING: dict[str, Any] = {
+    "stage1_steps": 2,
+    "stage2_steps": 1,
+    "stage1_group_size": 4,
+    "stage2_group_size": 4,
+    "tasks_per_step": 2,
+    "learning_rate": 2e-5,
+    "lora_rank": 16,
+    "lora_alpha": 32,
+    "micro_batch_size": 2,
+}
+"""The demo's Anchor-GRPO settings (:class:`TrainConfig` fields): a few LoRA steps that fit a
+laptop CPU in minutes."""
 
 
 OUTPUTS = ("eval-before", "anchor-grpo", "eval-after")
@@ -109,10 +118,9 @@ def greedy_eval(policy: Any, settings: DemoSettings, fmt: AgentFormat, out: Path
     from agents.evaluate import EvalConfig, evaluate
 
     config = EvalConfig(
-        policy="tiny" if settings.tiny_model else WARM_START, corpus=settings.corpus, split="dev", max_hops=settings.max_hops,
-        limit=settings.eval_tasks, temperature=0.0, batch_tasks=settings.eval_tasks,
-        prompt=fmt.prompt, max_turns=fmt.max_turns, max_new_tokens=fmt.max_new_tokens,
-        top_k=fmt.top_k, visit_chars=fmt.visit_chars, out=str(out), progress=False,
+        policy="tiny" if settings.tiny_model else WARM_START, corpus=settings.corpus,
+        split="dev", max_hops=settings.max_hops, limit=settings.eval_tasks, temperature=0.0,
+        batch_tasks=settings.eval_tasks, out=str(out), progress=False, **asdict(fmt),
     )  # fmt: skip
     return evaluate(config, policy=policy)["metrics"]
 
@@ -149,23 +157,17 @@ def anchor_config(settings: DemoSettings, fmt: AgentFormat, out: Path) -> TrainC
     values: dict[str, Any] = dict(
         algo=Algo.ANCHOR_GRPO, model="" if settings.tiny_model else WARM_START,
         tiny_model=settings.tiny_model, corpus=settings.corpus, output_dir=str(out),
-        prompt=fmt.prompt, top_k=fmt.top_k, visit_chars=fmt.visit_chars,
-        max_turns=fmt.max_turns, max_new_tokens=fmt.max_new_tokens,
-        judge=PlanJudge.PRIVILEGED_REFERENCE, stage1_steps=settings.stage1_steps,
-        stage2_steps=settings.stage2_steps, stage1_group_size=settings.group_size,
-        stage2_group_size=settings.group_size, tasks_per_step=settings.tasks_per_step,
-        learning_rate=settings.learning_rate, lora_rank=settings.lora_rank,
-        lora_alpha=2 * settings.lora_rank, precision=cpu_precision(), micro_batch_size=2,
-        eval_tasks=0, seed=0,
+        **asdict(fmt), judge=PlanJudge.PRIVILEGED_REFERENCE, precision=native_precision(), eval_tasks=0, seed=0,
     )  # fmt: skip
-    return TrainConfig(**(values | settings.overrides))
+    return TrainConfig(**(values | TRAINING | settings.overrides))
 
 
-def cpu_precision() -> Precision:
-    """bf16 where the hardware computes it natively (a GPU, AMX or AVX-512 BF16), else fp32."""
+def native_precision() -> Precision:
+    """bf16 where the hardware computes it natively (:func:`agents.models.inference_dtype`)."""
     import torch
 
-    return Precision.BF16 if cpu_has_native_bf16() or torch.cuda.is_available() else Precision.FP32
+    native = inference_dtype(default_device()) == torch.bfloat16
+    return Precision.BF16 if native else Precision.FP32
 
 
 def demo_run(output_dir: str | Path = "runs/demo", settings: DemoSettings | None = None):

@@ -6,15 +6,15 @@
 
 The warm start is the run's PEFT adapter with its weights stored in bf16 (half the size;
 they are cast back to the model's dtype on loading), the format it was trained in
-(:mod:`agents.agent_format`) and ``manifest.json``: the command, the commit, the data it
-was trained on (the commits it was trained and packed at, the tasks file's hash, split and selection), the full configuration, the
-loss at the end and the wall time; the benchmark adds the measured pass@1.
+(:mod:`agents.agent_format`) and ``manifest.json``: the command, the commits it was trained
+and packed at, the data it was trained on (the tasks file's hash, split and selection), the
+full configuration, the loss at the start and end and the wall time; the benchmark adds the
+measured pass@1.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -29,10 +29,6 @@ from agents.train.loop import ADAPTER_DIR, FINAL_DIR
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 RECIPE = "python -m agents.train --preset smollm2-cpu"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _commit() -> str:
@@ -64,6 +60,7 @@ def pack(
     import torch
     from safetensors.torch import load_file, save_file
 
+    from webanchor_env.index import sha256_file
     from wiki_corpus.io import bundled_path
 
     run_dir, target = Path(run_dir), Path(target or warm_start_dir())
@@ -89,7 +86,7 @@ def pack(
         "packed_at_commit": _commit(),
         "data": {
             "corpus": config["corpus"],
-            "tasks_sha256": _sha256(tasks) if tasks else None,
+            "tasks_sha256": sha256_file(tasks) if tasks else None,
             "split": config["split"],
             "sft_max_hops": config["sft_max_hops"],
             "sft_max_tasks": config["sft_max_tasks"],

@@ -420,10 +420,11 @@ def test_demo_measures_probes_trains_both_stages_and_reports(corpus_dir, tmp_pat
     fmt = AgentFormat(
         "compact-plan-prefill", top_k=2, visit_chars=600, max_turns=2, max_new_tokens=8
     )
+    training = {"stage1_steps": 1, "stage2_steps": 1, "stage1_group_size": 2}
+    training |= {"stage2_group_size": 2, "tasks_per_step": 1, "progress": False}
     settings = DemoSettings(
-        corpus=str(corpus_dir), eval_tasks=2, max_hops=5, probe_tasks=2, stage1_steps=1,
-        stage2_steps=1, group_size=2, tasks_per_step=1, tiny_model=True, format=fmt,
-        overrides={"progress": False, "tensorboard": False},
+        corpus=str(corpus_dir), eval_tasks=2, max_hops=5, probe_tasks=2, tiny_model=True,
+        format=fmt, overrides=training | {"tensorboard": False},
     )  # fmt: skip
     result = demo_run(tmp_path, settings)
     assert result.before["tasks"] == 2 and result.after["tasks"] == 2
