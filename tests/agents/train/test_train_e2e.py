@@ -159,19 +159,18 @@ def test_a_lora_sft_run_packs_into_a_warm_start_that_loads_as_trained(corpus_dir
 
 
 def test_sft_accumulating_micro_batches_matches_one_batch(corpus_dir, tmp_path):
-    from safetensors.torch import load_file
-
     extra = ("--algo", "sft", "--sft-epochs", "1", "--sft-learning-rate", "1e-2")
     assert main(args(corpus_dir, tmp_path / "one", *extra, "--micro-batch-size", "4")) == 0
     split = ("--micro-batch-size", "1", "--sft-batch-size", "4")
     assert main(args(corpus_dir, tmp_path / "acc", *extra, *split)) == 0
     one, acc = (read_metrics(tmp_path / d / "metrics.jsonl") for d in ("one", "acc"))
     assert [r["sft/tokens"] for r in one] == [r["sft/tokens"] for r in acc]
+    assert len(one) >= 2  # the later steps' losses follow the earlier updates
     for a, b in zip(one, acc):
         assert a["sft/loss"] == pytest.approx(b["sft/loss"], rel=1e-5)
-    w1, w2 = (load_file(str(tmp_path / d / "final" / "model.safetensors")) for d in ("one", "acc"))
-    for key in w1:
-        torch.testing.assert_close(w1[key], w2[key], atol=1e-5, rtol=1e-4)
+        # the accumulated gradient itself (before AdamW: its first step turns each element's
+        # sign into +-lr, so a near-zero element summed in another order may flip)
+        assert a["loss/grad_norm"] == pytest.approx(b["loss/grad_norm"], rel=1e-4)
 
 
 def test_gold_trajectories_train_only_the_oracle_tokens(corpus_dir):
