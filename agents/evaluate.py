@@ -305,8 +305,11 @@ def load_policy(
     seed: int = 0,
     device: str | None = None,
     dtype: str = "auto",
+    step_labels: bool = False,
 ) -> Policy:
-    """The policy called ``name`` (see the module docstring); scripted ones are text-only."""
+    """The policy called ``name`` (see the module docstring); scripted ones are text-only.
+    ``step_labels``: the oracle labels its actions with their plan steps (for a prompt
+    variant that does)."""
     from agents import scripted
 
     if name == "oracle" and agent == "anticipatory":
@@ -314,7 +317,7 @@ def load_policy(
 
         return AnticipatoryOracle(tasks, horizon=horizon)
     if name == "oracle":
-        return scripted.OraclePolicy(tasks)
+        return scripted.OraclePolicy(tasks, step_labels=step_labels)
     if name == "naive":
         return scripted.NaivePolicy()
     if name == "random":
@@ -442,6 +445,7 @@ def evaluate(
                 seed=config.seed,
                 device=config.device,
                 dtype=config.dtype,
+                step_labels=rollout.prompt.step_labels,
             )
         elif hasattr(policy, "bind_tasks"):
             policy.bind_tasks(tasks)

@@ -122,6 +122,10 @@ class PromptVariant:
     """Stop strings this format needs (None: keep ``SamplingParams.stop``)."""
     tool_listing: ToolListing = ToolListing.SCHEMAS
     """How ``{tools}`` is rendered: JSON schemas, or one example call a tool."""
+    step_labels: bool = False
+    """Each action is labelled with the plan step it carries out (``Step 2: <tool_call>…``;
+    :func:`step_label`), and later turns are prefilled with ``Step `` so that the agent
+    writes the number: the label ties every turn to a line of the plan."""
 
     def __post_init__(self) -> None:
         if self.observation_role not in ("user", "tool"):
@@ -217,8 +221,35 @@ COMPACT_PREFILL = PromptVariant(
 """As :data:`COMPACT`, with the turns prefilled as in :data:`REACT_PREFILL` (answers are
 written as an ``answer`` tool call)."""
 
+STEP_PREFILL = "Step "
+"""The later-turn prefill of a variant with :attr:`PromptVariant.step_labels`."""
+
+
+def step_label(step: int) -> str:
+    """The label before the action of plan step ``step`` (1-based): ``"Step 2: "``."""
+    return f"{STEP_PREFILL}{step}: "
+
+
+COMPACT_STEPS = PromptVariant(
+    name="compact-plan-steps",
+    instructions="",
+    preamble=(
+        "Answer from a wiki. Plan in <plan></plan> in numbered plain sentences, then do one "
+        "step a turn, labelled with its number (Step 1: ...):\n{tools}\n<answer>the answer</answer>"
+    ),
+    question_template="{question}",
+    tool_listing=ToolListing.CALLS,
+    first_prefill="<plan>",
+    later_prefill=STEP_PREFILL,
+    step_labels=True,
+)
+"""As :data:`COMPACT`, with every action labelled by the plan step it carries out. A small
+model that acts with bare tool calls loses count of its plan (it answers a 2-hop question
+after one visit); the label makes "which step is next" a copy from its previous turn and
+"what that step does" a lookup in its plan. A failed step is retried under the same label."""
+
 PROMPTS: dict[str, PromptVariant] = {
-    p.name: p for p in (REACT, REACT_PREFILL, COMPACT, COMPACT_PREFILL)
+    p.name: p for p in (REACT, REACT_PREFILL, COMPACT, COMPACT_PREFILL, COMPACT_STEPS)
 }
 """The variants selectable by name (``agents.evaluate --prompt``)."""
 

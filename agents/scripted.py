@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.policy import GenerationRequest, SampledTurn, SamplingParams
+from agents.prompts import step_label
 from wiki_corpus.honesty import Violation, first_violation, title_name
 from wiki_corpus.schema import Task, title_to_url, url_to_title
 
@@ -112,14 +113,17 @@ def after_prefill(prefill: str, text: str, action: Mapping[str, Any] | None = No
 
 @dataclass(frozen=True)
 class Move:
-    """What a scripted agent does in one turn: an optional plan and one action."""
+    """What a scripted agent does in one turn: an optional plan and one action, labelled
+    with the plan step it carries out when ``step`` is set (:func:`agents.prompts.step_label`)."""
 
     action: dict[str, Any]
     plan: str | None = None
+    step: int | None = None
 
     def text(self) -> str:
         plan = f"<plan>{self.plan}</plan>\n" if self.plan is not None else ""
-        return plan + action_text(self.action)
+        label = step_label(self.step) if self.step is not None else ""
+        return plan + label + action_text(self.action)
 
 
 # --- The base ---------------------------------------------------------------------------------
@@ -309,7 +313,11 @@ class PlanStyle(enum.Enum):
 
 
 class OraclePolicy(ScriptedPolicy):
-    """Replays the gold path: gold action k at turn k, a plan in the first turn."""
+    """Replays the gold path: gold action k at turn k, a plan in the first turn.
+
+    With ``step_labels`` (for a prompt variant with ``step_labels``) each action is
+    labelled with the plan step it carries out: gold action k is step k + 1.
+    """
 
     def __init__(
         self,
@@ -318,10 +326,12 @@ class OraclePolicy(ScriptedPolicy):
         *,
         end_with_eos: bool = False,
         plan_style: PlanStyle = PlanStyle.HONEST,
+        step_labels: bool = False,
     ) -> None:
         super().__init__(tokenizer, end_with_eos=end_with_eos)
         self.book = TaskBook(tasks)
         self.plan_style = plan_style
+        self.step_labels = step_labels
 
     def plan(self, task: Task) -> str:
         """The first turn's plan for ``task``, in :attr:`plan_style`."""
@@ -346,8 +356,11 @@ class OraclePolicy(ScriptedPolicy):
         task = self.book.find(request.messages)
         actions = self.gold_actions(task)
         turn = turn_index(request.messages)
-        action = actions[min(turn, len(actions) - 1)]
-        return Move(action, self.plan(task) if turn == 0 else None)
+        at = min(turn, len(actions) - 1)
+        return Move(actions[at], self.plan(task) if turn == 0 else None, self._step(at + 1))
+
+    def _step(self, step: int) -> int | None:
+        return step if self.step_labels else None
 
 
 class RecoveryPolicy(OraclePolicy):
@@ -355,6 +368,7 @@ class RecoveryPolicy(OraclePolicy):
     follows a tool response, it visits a page that does not exist (a URL made from the
     visit's goal, as an agent inventing a title would), gets ``page_not_found``, and then
     goes on with the gold visit to a URL it has seen, never repeating the failed visit.
+    With step labels, the recovery carries the failed step's label again.
 
     :meth:`mistake_turn` gives the turn of the mistake of a task, so that training can
     leave that turn out of the loss and learn only the recovery.
@@ -373,8 +387,9 @@ class RecoveryPolicy(OraclePolicy):
         at = self.mistake_turn(task)
         if at is not None:
             actions.insert(at, invented_visit(actions[at]))
-        action = actions[min(turn, len(actions) - 1)]
-        return Move(action, self.plan(task) if turn == 0 else None)
+        index = min(turn, len(actions) - 1)
+        step = index if at is not None and index > at else index + 1
+        return Move(actions[index], self.plan(task) if turn == 0 else None, self._step(step))
 
 
 def invented_visit(visit: Mapping[str, Any]) -> dict[str, Any]:

@@ -138,7 +138,8 @@ def probe(policy: Any, settings: DemoSettings, fmt: AgentFormat) -> ProbeResult:
     params = SamplingParams(max_new_tokens=fmt.max_new_tokens, temperature=0.0, seed=0)
     one = RolloutConfig(prompt=get_prompt(fmt.prompt), params=params, max_turns=1, split="dev")
     ids = [t.id for t in tasks]
-    oracle = rollout(OraclePolicy(tasks, policy.tokenizer), make_env, ids, one)
+    labels = one.prompt.step_labels
+    oracle = rollout(OraclePolicy(tasks, policy.tokenizer, step_labels=labels), make_env, ids, one)
     correct = [first_step(t) for t in oracle]
     wrong = correct[1:] + correct[:1]
     config = RolloutConfig(prompt=one.prompt, params=params, max_turns=fmt.max_turns, split="dev")

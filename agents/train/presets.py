@@ -10,8 +10,9 @@ from typing import Any
 SMOLLM2_CPU: dict[str, Any] = {
     "algo": "sft",
     "output_dir": "runs/smollm2-sft",
-    # The compact format: a short prompt and short observations for a 135M model.
-    "prompt": "compact-plan-prefill",
+    # The compact format, each action labelled with its plan step (a 135M model trained on
+    # bare tool calls lost count of its plan), and short observations.
+    "prompt": "compact-plan-steps",
     "top_k": 2,
     "visit_chars": 1200,
     "max_turns": 8,

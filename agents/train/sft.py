@@ -77,11 +77,16 @@ def gold_trajectories(
         params=SamplingParams(max_new_tokens=GOLD_MAX_NEW_TOKENS, temperature=0.0),
         split=split,
     )
-    played = rollout(OraclePolicy(tasks, tokenizer), make_env, [t.id for t in tasks], config)
+    labels = config.prompt.step_labels
+    oracle = OraclePolicy(tasks, tokenizer, step_labels=labels)
+    played = rollout(oracle, make_env, [t.id for t in tasks], config)
     demos = [t for t in played if t.reward >= 1.0]
     chosen = list(tasks)[::recovery_every] if recovery_every > 0 else []
     if chosen:
-        recovery, by_id = RecoveryPolicy(chosen, tokenizer), {t.id: t for t in chosen}
+        recovery, by_id = (
+            RecoveryPolicy(chosen, tokenizer, step_labels=labels),
+            {t.id: t for t in chosen},
+        )
         for t in rollout(recovery, make_env, list(by_id), config):
             turn = recovery.mistake_turn(by_id[t.task_id])
             if t.reward >= 1.0 and turn is not None:
