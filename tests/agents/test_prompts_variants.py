@@ -10,6 +10,7 @@ import pytest
 from agents.prompts import (
     COMPACT,
     COMPACT_PREFILL,
+    COMPACT_STEPS,
     PROMPTS,
     REACT,
     REACT_PREFILL,
@@ -18,6 +19,7 @@ from agents.prompts import (
     register_prompt,
     render_tool_calls,
     render_tools,
+    step_label,
 )
 from webanchor_env.actions import TOOL_SCHEMAS
 
@@ -94,7 +96,7 @@ def test_register_prompt_refuses_a_different_variant_under_a_known_name():
 
 
 def test_compact_variants_list_each_tool_as_one_example_call_and_ask_for_a_plan():
-    for variant in (COMPACT, COMPACT_PREFILL):
+    for variant in (COMPACT, COMPACT_PREFILL, COMPACT_STEPS):
         text = variant.system_text()
         calls = [line for line in text.splitlines() if line.startswith("<tool_call>")]
         names = [json.loads(line[11:-12])["name"] for line in calls]  # inside the tags
@@ -108,6 +110,10 @@ def test_compact_variants_list_each_tool_as_one_example_call_and_ask_for_a_plan(
         '<tool_call>{"name": "',
     )
     assert '"name": "answer"' in COMPACT_PREFILL.system_text()
+    assert (COMPACT_STEPS.prefill(0), COMPACT_STEPS.prefill(1)) == ("<plan>", "Step ")
+    assert "Step 1:" in COMPACT_STEPS.system_text() and "<answer>" in COMPACT_STEPS.system_text()
+    assert COMPACT_STEPS.step_labels and not COMPACT_PREFILL.step_labels
+    assert step_label(3) == "Step 3: " and step_label(3).startswith(COMPACT_STEPS.prefill(1))
     tool = {"type": "function", "function": {"name": "lookup", "parameters": {"required": ["q"]}}}
     assert render_tool_calls([tool]) == (
         '<tool_call>{"name": "lookup", "arguments": {"q": "..."}}</tool_call>'
@@ -130,7 +136,7 @@ def test_compact_system_prompt_and_any_bundled_question_fit_in_200_tokens():
         return len(tokenizer.encode(text, add_special_tokens=False))
 
     questions = _bundled_questions()
-    for variant in (COMPACT, COMPACT_PREFILL):  # message contents: system + question
+    for variant in (COMPACT, COMPACT_PREFILL, COMPACT_STEPS):  # system + question
         system = count(variant.system_text())
         asked = max(count(variant.question_template.replace("{question}", q)) for q in questions)
         assert system + asked <= 200

@@ -15,7 +15,7 @@ import itertools
 import pytest
 
 from agents.policy import SamplingParams
-from agents.prompts import COMPACT_PREFILL, REACT, REACT_PREFILL
+from agents.prompts import COMPACT_PREFILL, COMPACT_STEPS, REACT, REACT_PREFILL
 from agents.rollout import RolloutConfig, request_seed, rollout
 from agents.scripted import OraclePolicy
 from agents.trajectory import Trajectory
@@ -40,12 +40,17 @@ def _sampled(policy, t: Trajectory) -> list:
     return [policy.by_seed[request_seed(SEED, t.group_id, t.sample, k)] for k in range(t.num_turns)]
 
 
-@pytest.mark.parametrize("prompt", [REACT, REACT_PREFILL, COMPACT_PREFILL], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "prompt", [REACT, REACT_PREFILL, COMPACT_PREFILL, COMPACT_STEPS], ids=lambda p: p.name
+)
 @pytest.mark.parametrize("end_with_eos", [False, True], ids=["stop-string", "eos"])
 def test_oracle_trajectories_equal_the_chat_template_token_for_token(
     make_env, tasks, tokenizer, recording, prompt, end_with_eos
 ):
-    policy = recording(OraclePolicy(tasks, tokenizer, end_with_eos=end_with_eos))
+    labels = prompt.step_labels
+    policy = recording(
+        OraclePolicy(tasks, tokenizer, end_with_eos=end_with_eos, step_labels=labels)
+    )
     config = RolloutConfig(group_size=2, prompt=prompt, params=SamplingParams(seed=SEED))
     trajectories = rollout(policy, make_env, ["q-1", "q-2"], config)
     assert [t.reward for t in trajectories] == [1.0] * 4

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from agents.prompts import COMPACT_STEPS
 from agents.rollout import RolloutConfig, rollout
 from agents.scripted import (
     OraclePolicy,
@@ -15,6 +18,7 @@ from agents.scripted import (
     turn_actions,
 )
 from agents.train.sft import RECOVERY_EVERY, gold_trajectories, without_turn
+from webanchor_env.actions import parse_action
 from wiki_corpus.honesty import UNSEEN_URL, EntityNames, search, visit
 from wiki_corpus.schema import title_to_url
 
@@ -121,3 +125,24 @@ def test_every_bundled_train_demonstration_is_honest():
         task = by_id[t.task_id]
         skip = [recovery.mistake_turn(task)]
         assert demonstration_violation(t, task.question, names, skip) is None, t.task_id
+
+
+def test_step_labels_follow_the_plan_and_a_failed_step_keeps_its_label(make_env, tasks):
+    config = RolloutConfig(prompt=COMPACT_STEPS)
+    (t,) = rollout(OraclePolicy(tasks, step_labels=True), make_env, ["q-2"], config)
+    assert t.reward == 1.0
+    labels = [re.match(r"(?:<plan>.*</plan>\n)?Step (\d+): ", turn.text, re.S) for turn in t.turns]
+    assert [int(m.group(1)) for m in labels] == list(range(1, t.num_turns + 1))
+    plan_steps = re.findall(r"(?:^|\s)(\d+)\. ", t.plan)
+    assert plan_steps[-1] == str(t.num_turns)  # the last label is the plan's "Answer." step
+    assert [parse_action(turn.text).error for turn in t.turns] == [None] * t.num_turns
+
+    policy = RecoveryPolicy(tasks, step_labels=True)
+    (r,) = rollout(policy, make_env, ["q-2"], config)
+    mistake = policy.mistake_turn(tasks[1])
+    steps = [int(re.search(r"Step (\d+): ", turn.text).group(1)) for turn in r.turns]
+    assert r.reward == 1.0 and r.turns[mistake].errors == ("page_not_found",)
+    assert steps == [*range(1, mistake + 2), *range(mistake + 1, t.num_turns + 1)]
+
+    (plain,) = rollout(OraclePolicy(tasks), make_env, ["q-2"], config)  # labels off: none
+    assert plain.reward == 1.0 and not any(": <" in turn.text for turn in plain.turns[1:])
