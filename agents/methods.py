@@ -25,8 +25,10 @@ beside the built-in ones on the same tasks, seeds and budgets::
 
 The built-in methods are the paper's: ``grpo``, ``first-step-grpo``, ``anchor-grpo``, the
 ablations ``planner-only``, ``last-step-grpo``, ``random-step-grpo`` and
-``anchor-naive``, plus ``start`` (the starting policy, untrained) and ``tracer1`` (the
-untrained starting policy run as TraceR1's anticipatory plan-act agent).
+``anchor-naive``, TraceR1 (``tracer1``: the anticipatory agent trained with the privileged
+gold-path alignment reward, then the grounded tool-call reward), plus ``start`` (the
+starting policy, untrained) and ``tracer1-start`` (the untrained starting policy run as
+TraceR1's anticipatory plan-act agent).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from types import MappingProxyType
 from typing import Any
 
 from agents.grpo import StepSelector
+from agents.rewards.tracer1 import grounded_reward, privileged_alignment_reward
 from agents.train.algos import (
     RewardFn,
     RewardSource,
@@ -49,7 +52,7 @@ from agents.train.algos import (
     executor_stage,
     planner_stage,
 )
-from agents.train.config import Algo, TrainConfig
+from agents.train.config import AgentKind, Algo, TrainConfig
 
 AGENT_KINDS = ("react", "anticipatory")
 
@@ -70,7 +73,9 @@ class Method:
     plan_only: bool = False
     """Stage-1 rollouts stop after the plan turn (Anchor-GRPO)."""
     executor: bool = True
-    """Run stage 2: whole trajectories, all policy steps, 0/1 reward."""
+    """Run stage 2: whole trajectories, all policy steps, ``executor_reward``."""
+    executor_reward: RewardSource | RewardFn = RewardSource.OUTCOME
+    """Stage 2's reward: the 0/1 outcome, or a function as for ``planner_reward``."""
     prompt: str = "react-plan-prefill"
     """Prompt variant the policy plans and acts with (``agents.prompts``)."""
     agent: str = "react"
@@ -89,8 +94,6 @@ class Method:
             )
         if self.agent not in AGENT_KINDS:
             raise ValueError(f"Expected agent in {AGENT_KINDS}, got {self.agent!r}.")
-        if self.trains and self.agent != "react":
-            raise ValueError(f"Method {self.name!r}: only react agents are trained.")
         if self.trains and self.planner_steps is None and not self.executor:
             raise ValueError(f"Method {self.name!r} trains but has neither planner nor executor.")
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
@@ -98,7 +101,8 @@ class Method:
     def train_config(self, base: TrainConfig) -> TrainConfig:
         """``base`` with this method's prompt, algorithm and config fields."""
         algo = self.algo or (Algo.GRPO if self.planner_steps is None else Algo.ANCHOR_GRPO)
-        return base.replace(algo=algo, prompt=self.prompt, **dict(self.config))
+        agent = AgentKind(self.agent)
+        return base.replace(algo=algo, prompt=self.prompt, agent=agent, **dict(self.config))
 
     def stages(self, config: TrainConfig) -> tuple[Stage, ...]:
         """The training stages under ``config`` (stages of 0 steps dropped)."""
@@ -108,7 +112,7 @@ class Method:
                 planner_stage(self.planner_steps, self.planner_reward, self.plan_only, config)
             )
         if self.executor:
-            stages.append(executor_stage(config))
+            stages.append(executor_stage(config, self.executor_reward))
         return tuple(s for s in stages if s.settings.steps > 0)
 
 
@@ -170,11 +174,22 @@ def _builtins() -> None:
     builtin = [
         Method("start", "the starting policy, untrained", trains=False),
         Method(
-            "tracer1",
+            "tracer1-start",
             "the starting policy as TraceR1's anticipatory plan-act agent, untrained",
             prompt="",
             agent="anticipatory",
             trains=False,
+        ),
+        Method(
+            "tracer1",
+            "TraceR1: stage 1: anticipatory predictions of every turn, gold-path alignment "
+            "(privileged); stage 2: all steps, outcome + grounded tool-call reward",
+            planner_steps=StepChoice.ALL,
+            planner_reward=privileged_alignment_reward,
+            executor_reward=grounded_reward,
+            prompt="anticipatory-t3-prefill",
+            agent="anticipatory",
+            algo=Algo.TRACER1,
         ),
         Method("grpo", "whole trajectories, all steps, 0/1 reward", algo=Algo.GRPO),
         Method(

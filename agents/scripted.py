@@ -96,6 +96,14 @@ def answer_action(answer: str) -> dict[str, Any]:
     return {"name": "answer", "arguments": {"answer": answer}}
 
 
+def gold_actions(task: Task) -> tuple[dict[str, Any], ...]:
+    """The task's gold actions, ending with its answer (added when the path has none)."""
+    actions = tuple(dict(a) for a in task.gold.actions)
+    if not actions or actions[-1].get("name") != "answer":
+        actions += (answer_action(task.answer),)
+    return actions
+
+
 def after_prefill(prefill: str, text: str, action: Mapping[str, Any] | None = None) -> str:
     """What to write after ``prefill`` so that the turn reads as ``text``.
 
@@ -346,11 +354,8 @@ class OraclePolicy(ScriptedPolicy):
         return self
 
     def gold_actions(self, task: Task) -> tuple[dict[str, Any], ...]:
-        """The task's gold actions, ending with its answer."""
-        actions = tuple(dict(a) for a in task.gold.actions)
-        if not actions or actions[-1].get("name") != "answer":
-            actions += (answer_action(task.answer),)
-        return actions
+        """The task's gold actions, ending with its answer (:func:`gold_actions`)."""
+        return gold_actions(task)
 
     def move(self, request: GenerationRequest) -> Move:
         task = self.book.find(request.messages)

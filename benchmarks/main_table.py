@@ -306,7 +306,7 @@ def parser() -> Any:
     )
     p.add_argument(
         "--methods",
-        default="start,grpo,first-step-grpo,anchor-grpo",
+        default="start,grpo,first-step-grpo,anchor-grpo,tracer1",
         help="comma list of registered methods (see --methods-file)",
     )
     p.add_argument(

@@ -205,7 +205,7 @@ def parser() -> Any:
     p = harness.common_parser(__doc__.splitlines()[0])
     p.add_argument(
         "--methods",
-        default="grpo,first-step-grpo,anchor-grpo",
+        default="grpo,first-step-grpo,anchor-grpo,tracer1",
         help="comma list of registered methods that train (see --methods-file)",
     )
     return p

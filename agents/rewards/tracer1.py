@@ -125,3 +125,83 @@ def tracer1_reward(
         penalty = rep(predicted[: t + 1])
         total += config.gamma**t * (config.lambda_align * align - config.lambda_rep * penalty)
     return total
+
+
+# --- Rewards of TraceR1 training (agents.methods "tracer1") ----------------------------------
+
+STEP_WEIGHT = 0.1
+"""Weight of the grounded step reward beside the 0/1 outcome in TraceR1's stage 2."""
+
+
+def max_reward(n: int, config: TraceR1RewardConfig | None = None) -> float:
+    """The largest R of ``n`` predicted actions: every one right, none repeated."""
+    config = config or TraceR1RewardConfig()
+    return config.lambda_align * sum(config.gamma**t for t in range(n))
+
+
+def turn_alignment(
+    predicted: Sequence[Action] | None,
+    gold: Sequence[Action],
+    config: TraceR1RewardConfig | None = None,
+) -> float:
+    """R of one turn's prediction against the gold actions from that turn on, divided by
+    :func:`max_reward` of its length (1: every predicted action is the gold one); 0 when
+    the turn predicted nothing readable."""
+    if not predicted:
+        return 0.0
+    return tracer1_reward(predicted, gold, config) / max_reward(len(predicted), config)
+
+
+def privileged_alignment_reward(
+    trajectories: Sequence[Any],
+    tasks: Sequence[Any],
+    config: TraceR1RewardConfig | None = None,
+) -> list[float | None]:
+    """TraceR1's stage-1 reward, **privileged** (it reads the gold path): the mean over the
+    turns of an anticipatory episode of :func:`turn_alignment` of turn k's predicted actions
+    against gold actions k, k+1, ... (the offline reference trajectory). None (missing)
+    for a broken episode or one without predictions (not an anticipatory rollout)."""
+    from agents.scripted import gold_actions
+
+    rewards: list[float | None] = []
+    for trajectory, task in zip(trajectories, tasks, strict=True):
+        if trajectory.end_reason.broken or not trajectory.predicted:
+            rewards.append(None)
+            continue
+        gold = gold_actions(task)
+        turns = [turn_alignment(p, gold[k:], config) for k, p in enumerate(trajectory.predicted)]
+        rewards.append(sum(turns) / len(turns))
+    return rewards
+
+
+def useful_turns(trajectory: Any) -> list[bool]:
+    """Per turn: the environment ran its action without an error code, and it is not a
+    repeat of an action the episode ran before (same tool and normalized arguments)."""
+    seen: set[Any] = set()
+    useful = []
+    for turn in trajectory.turns:
+        action = turn.action if isinstance(turn.action, Mapping) else None
+        try:
+            key = action_signature(action) if action is not None else turn.text.strip()
+        except ValueError:
+            key = turn.text.strip()
+        ran = turn.observation is not None and not turn.errors
+        useful.append(ran and key not in seen)
+        seen.add(key)
+    return useful
+
+
+def grounded_reward(
+    trajectories: Sequence[Any], tasks: Sequence[Any], weight: float = STEP_WEIGHT
+) -> list[float | None]:
+    """TraceR1's stage-2 reward, grounded in tool execution: the 0/1 outcome plus ``weight``
+    times the share of :func:`useful_turns`. Not privileged (no gold path); None for a
+    broken episode."""
+    rewards: list[float | None] = []
+    for trajectory in trajectories:
+        if trajectory.end_reason.broken or not trajectory.turns:
+            rewards.append(None)
+            continue
+        useful = useful_turns(trajectory)
+        rewards.append(trajectory.reward + weight * sum(useful) / len(useful))
+    return rewards

@@ -18,6 +18,8 @@ anchor-grpo               plans only, plan tokens, rubric reward all steps, 0/1
                           (or the naive reward: --plan-reward naive)
 last-step-grpo            whole trajectories, last step, 0/1     all steps, 0/1
 random-step-grpo          whole trajectories, random step, 0/1   all steps, 0/1
+tracer1                   anticipatory trajectories, all steps,  all steps, 0/1 +
+                          gold-path alignment (privileged)       grounded tool calls
 ========================  =====================================  ===================
 """
 
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.grpo import AllSteps, FirstStep, LastStep, RandomStep, StepSelector
+from agents.rewards.tracer1 import grounded_reward, privileged_alignment_reward
 from agents.train.config import Algo, PlanReward, StageSettings, TrainConfig
 
 RewardFn = Callable[[Sequence[Any], Sequence[Any]], Sequence[float | None]]
@@ -110,7 +113,11 @@ _STAGE1 = {
     Algo.ANCHOR_GRPO: (StepChoice.FIRST, RewardSource.PLAN_RUBRIC, True),
     Algo.LAST_STEP_GRPO: (StepChoice.LAST, RewardSource.OUTCOME, False),
     Algo.RANDOM_STEP_GRPO: (StepChoice.RANDOM, RewardSource.OUTCOME, False),
+    Algo.TRACER1: (StepChoice.ALL, privileged_alignment_reward, False),
 }
+
+_STAGE2: dict[Algo, RewardFn] = {Algo.TRACER1: grounded_reward}
+"""Stage-2 rewards other than the 0/1 outcome."""
 
 
 def planner_stage(
@@ -126,16 +133,18 @@ def planner_stage(
     return Stage(1, steps, reward, plan_only, config.stage(1))
 
 
-def executor_stage(config: TrainConfig) -> Stage:
-    """Stage 2: whole trajectories, all policy steps, the 0/1 outcome reward."""
-    return Stage(2, StepChoice.ALL, RewardSource.OUTCOME, False, config.stage(2))
+def executor_stage(
+    config: TrainConfig, reward: RewardSource | RewardFn = RewardSource.OUTCOME
+) -> Stage:
+    """Stage 2: whole trajectories, all policy steps, the 0/1 outcome reward (or ``reward``)."""
+    return Stage(2, StepChoice.ALL, reward, False, config.stage(2))
 
 
 def stages_for(config: TrainConfig) -> tuple[Stage, ...]:
     """The stages of ``config.algo`` with their settings; stages of 0 steps are dropped."""
     if config.algo is Algo.SFT:
         raise ValueError("Expected a GRPO algorithm; sft has no RL stages (see agents.train.sft).")
-    stages = [executor_stage(config)]
+    stages = [executor_stage(config, _STAGE2.get(config.algo, RewardSource.OUTCOME))]
     if config.algo is not Algo.GRPO:
         stages.insert(0, planner_stage(*_STAGE1[config.algo], config))
     return tuple(s for s in stages if s.settings.steps > 0)

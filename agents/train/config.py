@@ -30,7 +30,17 @@ class Algo(str, enum.Enum):
     ANCHOR_GRPO = "anchor-grpo"
     LAST_STEP_GRPO = "last-step-grpo"
     RANDOM_STEP_GRPO = "random-step-grpo"
+    TRACER1 = "tracer1"
     SFT = "sft"
+
+
+class AgentKind(str, enum.Enum):
+    """How the policy's turns are read."""
+
+    REACT = "react"
+    """A plan in the first turn, then one action a turn."""
+    ANTICIPATORY = "anticipatory"
+    """TraceR1: every turn predicts the next ``horizon`` actions; the first is run."""
 
 
 class PlanReward(str, enum.Enum):
@@ -84,7 +94,7 @@ class TrainConfig:
 
     # ---------------------------------------------------------------- run
     algo: Algo = Algo.ANCHOR_GRPO
-    """Training algorithm: grpo, first-step-grpo, anchor-grpo, last-step-grpo, random-step-grpo or sft."""
+    """Training algorithm: grpo, first-step-grpo, anchor-grpo, last-step-grpo, random-step-grpo, tracer1 (with --agent anticipatory) or sft."""
     model: str = ""
     """Hugging Face model id or local directory; empty: SmolLM2-135M-Instruct from the offline GGUF."""
     tiny_model: bool = False
@@ -112,7 +122,11 @@ class TrainConfig:
     max_new_tokens: int = 96
     """Token limit of every assistant turn (the plan included)."""
     prompt: str = "react-plan-prefill"
-    """Prompt variant (agents.prompts): react-plan, or react-plan-prefill for small models."""
+    """Prompt variant (agents.prompts): react-plan, react-plan-prefill or compact-plan-steps for small models; anticipatory-t3-prefill for --agent anticipatory."""
+    agent: AgentKind = AgentKind.REACT
+    """react (plan, then one action a turn) or anticipatory (TraceR1: predict horizon actions a turn, run the first)."""
+    horizon: int = 3
+    """Actions an anticipatory agent predicts each turn."""
     temperature: float = 1.0
     """Sampling temperature of rollouts (log-probs are taken at the same temperature)."""
     top_k: int = 5
@@ -225,6 +239,7 @@ class TrainConfig:
             if isinstance(kind, type) and issubclass(kind, enum.Enum):
                 object.__setattr__(self, f.name, kind(value))
         positive = ("tasks_per_step", "max_turns", "max_new_tokens", "top_k", "visit_chars")
+        positive += ("horizon",)
         positive += ("stage1_group_size", "stage2_group_size", "optimizer_steps_per_batch")
         positive += ("micro_batch_size", "logprob_chunk_size", "judge_batch_size")
         for name in positive:
@@ -235,6 +250,16 @@ class TrainConfig:
         for name in nonnegative + ("min_reward_spread",):
             if getattr(self, name) < 0:
                 raise ValueError(f"Expected {name} >= 0, got {getattr(self, name)!r}.")
+        anticipatory = self.agent is AgentKind.ANTICIPATORY
+        if anticipatory != self.prompt.startswith("anticipatory") or (
+            self.algo is Algo.TRACER1 and not anticipatory
+        ):
+            raise ValueError(
+                "Expected --agent anticipatory with an anticipatory-* prompt (tracer1 needs them:"
+                " --agent anticipatory --prompt anticipatory-t3-prefill) or --agent react with"
+                f" another, got --algo {self.algo.value} --agent {self.agent.value}"
+                f" --prompt {self.prompt}."
+            )
 
     def stage(self, index: int) -> StageSettings:
         """The settings of stage 1 or 2."""
@@ -291,6 +316,7 @@ EXAMPLES = """examples:
   python -m agents.train --algo anchor-grpo --model runs/sft/final --stage1-steps 20 \\
       --stage2-steps 40 --stage1-group-size 8 --judge-model smollm2 --output-dir runs/anchor
   python -m agents.train --algo anchor-grpo --output-dir runs/anchor --resume auto
+  python -m agents.train --algo tracer1 --agent anticipatory --prompt anticipatory-t3-prefill
   accelerate launch --multi_gpu --num_processes 2 -m agents.train --algo grpo ...
 """
 
@@ -307,14 +333,10 @@ def field_docs(cls: type = TrainConfig) -> dict[str, str]:
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
     for node, nxt in zip(body, body[1:]):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(nxt, ast.Expr)
-            and isinstance(nxt.value, ast.Constant)
-            and isinstance(nxt.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
+        text = getattr(nxt.value, "value", None) if isinstance(nxt, ast.Expr) else None
+        named = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        if named and isinstance(text, str):
+            docs[node.target.id] = " ".join(text.split())  # type: ignore[attr-defined]
     return docs
 
 
@@ -323,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m agents.train",
         description="Train a web agent with GRPO, First-step GRPO, Anchor-GRPO, the "
-        "last/random-step ablations, or SFT on gold trajectories.",
+        "last/random-step ablations, TraceR1, or SFT on gold trajectories.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -15,13 +15,14 @@ import torch
 
 from agents.policy import SamplingParams
 from agents.prompts import get_prompt
-from agents.rollout import RolloutConfig, RolloutEngine
+from agents.rollout import RolloutConfig, RolloutEngine, TextAction
 from agents.train.checkpoint import (
     TrainerState,
     load_checkpoint,
     resolve_resume,
     save_checkpoint,
 )
+from agents.train.config import AgentKind, TrainConfig
 from agents.train.logging import CURVES_FILE, plot_curves
 from agents.train.run import Run, TrainResult, env_factory, env_settings, model_format
 
@@ -117,6 +118,16 @@ def conclude(run: Run, done: int, total: int, before: float | None) -> TrainResu
     return TrainResult(Path(run.config.output_dir), done, finished, before, after)
 
 
+def action_reader(config: TrainConfig) -> Any:
+    """How the rollouts of ``config`` read a turn: the text as one action (react), or the
+    anticipatory agent's predicted list, whose first action is run (TraceR1)."""
+    if config.agent is AgentKind.ANTICIPATORY:
+        from agents.anticipatory import AnticipatoryReader
+
+        return AnticipatoryReader(config.horizon)
+    return TextAction()
+
+
 def evaluate(run: Run, num_tasks: int, split: str = "dev") -> float:
     """Greedy pass@1 on the first ``num_tasks`` tasks of ``split``, shared over processes."""
     from agents.hf_policy import HFPolicy
@@ -127,7 +138,11 @@ def evaluate(run: Run, num_tasks: int, split: str = "dev") -> float:
     mine = ids[run.rank :: run.world]
     params = SamplingParams(max_new_tokens=c.max_new_tokens, temperature=0.0, seed=0)
     config = RolloutConfig(
-        prompt=get_prompt(c.prompt), params=params, max_turns=c.max_turns, split=split
+        prompt=get_prompt(c.prompt),
+        params=params,
+        max_turns=c.max_turns,
+        split=split,
+        reader=action_reader(c),
     )
     solved = 0.0
     if mine:

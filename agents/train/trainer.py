@@ -43,7 +43,7 @@ from agents.train.batch import TrainBatch, collate
 from agents.train.config import Algo, PlanJudge, TrainConfig
 from agents.train.logging import Tally, means
 from agents.train.logprobs import sequence_logprobs
-from agents.train.loop import conclude, evaluate, run_loop
+from agents.train.loop import action_reader, conclude, evaluate, run_loop
 from agents.train.rewards import RewardBatch, score
 from agents.train.run import Run, TrainResult, guard_oom, param_sync, setup_run
 from agents.train.sft import train_sft
@@ -85,6 +85,7 @@ def rollout_config(config: TrainConfig, stage: Stage, seed: int) -> RolloutConfi
         max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=seed
     )
     return RolloutConfig(
+        reader=action_reader(config),
         group_size=stage.settings.group_size,
         prompt=get_prompt(config.prompt),
         params=params,

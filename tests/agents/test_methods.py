@@ -26,7 +26,35 @@ def test_ablation_methods_set_their_config():
     ]
     planner = get_method("planner-only")
     assert [s.index for s in planner.stages(planner.train_config(TrainConfig()))] == [1]
-    assert not get_method("start").trains and get_method("tracer1").agent == "anticipatory"
+    assert not get_method("start").trains and get_method("tracer1-start").agent == "anticipatory"
+    assert not get_method("tracer1-start").trains
+
+
+def test_tracer1_trains_an_anticipatory_agent_on_its_own_two_rewards():
+    from agents.rewards.tracer1 import grounded_reward, privileged_alignment_reward
+    from agents.train.config import AgentKind
+
+    method = get_method("tracer1")
+    config = method.train_config(TrainConfig())
+    assert (config.algo, config.agent, config.prompt) == (
+        Algo.TRACER1,
+        AgentKind.ANTICIPATORY,
+        "anticipatory-t3-prefill",
+    )
+    first, second = stages_for(config)
+    assert (first.steps, first.reward, first.plan_only) == (
+        StepChoice.ALL,
+        privileged_alignment_reward,
+        False,
+    )
+    assert (second.steps, second.reward) == (StepChoice.ALL, grounded_reward)
+    assert "privileged" in method.description
+    with pytest.raises(ValueError, match="--agent anticipatory --prompt anticipatory-t3-prefill"):
+        TrainConfig(algo=Algo.TRACER1)
+    with pytest.raises(ValueError, match="anticipatory-\\* prompt"):
+        TrainConfig(agent=AgentKind.ANTICIPATORY)  # with the react prompt
+    with pytest.raises(ValueError, match="anticipatory-\\* prompt"):
+        TrainConfig(prompt="anticipatory-t3-prefill")  # a react agent
 
 
 def test_a_custom_method_builds_its_own_stages():

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from agents.train.__main__ import main
+from agents.train.checkpoint import STATE_FILE, list_checkpoints
 from agents.train.config import TrainConfig
 from agents.train.logging import read_metrics
 from agents.train.rewards import outcome_rewards, rubric_rewards
@@ -382,6 +383,23 @@ def test_naive_plan_reward_is_one_overall_rating(corpus_dir, tmp_path):
     assert 0 <= record["rubric/overall"] <= 5
     assert record["rubric/score"] == pytest.approx(record["rubric/overall"] / 5, abs=1e-5)
     assert not any(k.startswith("rubric/goal") for k in record)
+
+
+@pytest.mark.filterwarnings("ignore:Step .. empty batch")
+def test_tracer1_trains_an_anticipatory_agent_in_two_stages(corpus_dir, tmp_path):
+    flags = ("--algo", "tracer1", "--agent", "anticipatory", "--prompt", "anticipatory-t3-prefill")
+    flags += ("--stage1-steps", "1", "--stage2-steps", "1", "--max-new-tokens", "24")
+    assert main(args(corpus_dir, tmp_path, *flags)) == 0
+    first, second = read_metrics(tmp_path / "metrics.jsonl")
+    assert (first["stage"], second["stage"]) == ("stage1", "stage2")
+    # stage 1 scores every turn's predictions (0 for the random model's unreadable lists,
+    # not missing); stage 2 adds the share of useful tool calls to the 0/1 outcome
+    assert first["reward/excluded"] == 0 and 0 <= first["reward/mean"] <= 1
+    assert first["tokens/rest"] > 0  # whole anticipatory episodes, not plans only
+    assert second["reward/excluded"] == 0 and "reward/pass_rate" not in second
+    [checkpoint] = list_checkpoints(tmp_path)
+    saved = json.loads((checkpoint / STATE_FILE).read_text())["config"]
+    assert (saved["algo"], saved["agent"], saved["horizon"]) == ("tracer1", "anticipatory", 3)
 
 
 def test_custom_stages_take_any_selector_and_reward_function(corpus_dir, tmp_path):
