@@ -141,6 +141,14 @@ def registered() -> list[Method]:
     return list(_REGISTRY.values())
 
 
+def stages_for(config: TrainConfig) -> tuple[Stage, ...]:
+    """The stages of ``config.algo`` with their settings (stages of 0 steps dropped): those
+    of the built-in method of that name, where every algorithm is defined."""
+    if config.algo is Algo.SFT:
+        raise ValueError("Expected a GRPO algorithm; sft has no RL stages (see agents.train.sft).")
+    return get_method(config.algo.value).stages(config)
+
+
 _LOADED: dict[Path, list[Method]] = {}
 
 

@@ -257,10 +257,8 @@ DEFAULT_PROMPT = REACT
 
 
 def get_prompt(name: str) -> PromptVariant:
-    """The variant called ``name``; the error lists the known names. The anticipatory
-    variants are registered by :mod:`agents.anticipatory`, imported here when asked for."""
-    if name not in PROMPTS and name.startswith("anticipatory"):
-        import agents.anticipatory  # noqa: F401  (registers its variants)
+    """The variant called ``name``; the error lists the known names (the anticipatory
+    variants are registered when :mod:`agents.anticipatory` is imported)."""
     if name not in PROMPTS:
         raise ValueError(f"Expected a prompt variant among {sorted(PROMPTS)}, got {name!r}.")
     return PROMPTS[name]

@@ -1,7 +1,8 @@
 """The algorithms as small stage descriptions: which steps, which reward, which rollouts.
 
 Every GRPO variant is one or two :class:`Stage` s run one after the other with one
-policy. A stage says which tokens the loss touches (a
+policy; each algorithm is defined once, as a method in :mod:`agents.methods` (whose
+:func:`~agents.methods.stages_for` gives the stages of ``--algo NAME``). A stage says which tokens the loss touches (a
 :class:`~agents.grpo.StepSelector`), where the reward comes from
 (:class:`RewardSource`), and whether rollouts stop after the plan turn. Nothing here
 runs anything; :mod:`agents.train.trainer` executes the stages.
@@ -32,8 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.grpo import AllSteps, FirstStep, LastStep, RandomStep, StepSelector
-from agents.rewards.tracer1 import grounded_reward, privileged_alignment_reward
-from agents.train.config import Algo, PlanReward, StageSettings, TrainConfig
+from agents.train.config import PlanReward, StageSettings, TrainConfig
 
 RewardFn = Callable[[Sequence[Any], Sequence[Any]], Sequence[float | None]]
 """A custom reward: (trajectories, their tasks) -> one reward per trajectory; None or NaN
@@ -108,18 +108,6 @@ def derive_seed(seed: int, purpose: str, *parts: int) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") & 0x7FFFFFFF
 
 
-_STAGE1 = {
-    Algo.FIRST_STEP_GRPO: (StepChoice.FIRST, RewardSource.OUTCOME, False),
-    Algo.ANCHOR_GRPO: (StepChoice.FIRST, RewardSource.PLAN_RUBRIC, True),
-    Algo.LAST_STEP_GRPO: (StepChoice.LAST, RewardSource.OUTCOME, False),
-    Algo.RANDOM_STEP_GRPO: (StepChoice.RANDOM, RewardSource.OUTCOME, False),
-    Algo.TRACER1: (StepChoice.ALL, privileged_alignment_reward, False),
-}
-
-_STAGE2: dict[Algo, RewardFn] = {Algo.TRACER1: grounded_reward}
-"""Stage-2 rewards other than the 0/1 outcome."""
-
-
 def planner_stage(
     steps: StepChoice | StepSelector,
     reward: RewardSource | RewardFn,
@@ -138,16 +126,6 @@ def executor_stage(
 ) -> Stage:
     """Stage 2: whole trajectories, all policy steps, the 0/1 outcome reward (or ``reward``)."""
     return Stage(2, StepChoice.ALL, reward, False, config.stage(2))
-
-
-def stages_for(config: TrainConfig) -> tuple[Stage, ...]:
-    """The stages of ``config.algo`` with their settings; stages of 0 steps are dropped."""
-    if config.algo is Algo.SFT:
-        raise ValueError("Expected a GRPO algorithm; sft has no RL stages (see agents.train.sft).")
-    stages = [executor_stage(config, _STAGE2.get(config.algo, RewardSource.OUTCOME))]
-    if config.algo is not Algo.GRPO:
-        stages.insert(0, planner_stage(*_STAGE1[config.algo], config))
-    return tuple(s for s in stages if s.settings.steps > 0)
 
 
 def stage_at(stages: tuple[Stage, ...], step: int) -> Stage:

@@ -120,7 +120,8 @@ def conclude(run: Run, done: int, total: int, before: float | None) -> TrainResu
 
 def action_reader(config: TrainConfig) -> Any:
     """How the rollouts of ``config`` read a turn: the text as one action (react), or the
-    anticipatory agent's predicted list, whose first action is run (TraceR1)."""
+    anticipatory agent's predicted list, whose first action is run (TraceR1). Importing
+    :mod:`agents.anticipatory` also registers its prompt variants."""
     if config.agent is AgentKind.ANTICIPATORY:
         from agents.anticipatory import AnticipatoryReader
 
@@ -137,12 +138,13 @@ def evaluate(run: Run, num_tasks: int, split: str = "dev") -> float:
     ids = [t.id for t in backend.corpus.tasks_in(split)[:num_tasks]]
     mine = ids[run.rank :: run.world]
     params = SamplingParams(max_new_tokens=c.max_new_tokens, temperature=0.0, seed=0)
+    reader = action_reader(c)  # first: it registers the anticipatory prompts
     config = RolloutConfig(
         prompt=get_prompt(c.prompt),
         params=params,
         max_turns=c.max_turns,
         split=split,
-        reader=action_reader(c),
+        reader=reader,
     )
     solved = 0.0
     if mine:

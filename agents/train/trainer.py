@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from agents.grpo import Advantages, group_advantages
+from agents.methods import stages_for
 from agents.policy import SamplingParams
 from agents.prompts import get_prompt
 from agents.rollout import RolloutConfig, RolloutEngine
@@ -36,7 +37,6 @@ from agents.train.algos import (
     derive_seed,
     selector_for,
     stage_at,
-    stages_for,
     total_steps,
 )
 from agents.train.batch import TrainBatch, collate
@@ -84,8 +84,9 @@ def rollout_config(config: TrainConfig, stage: Stage, seed: int) -> RolloutConfi
     params = SamplingParams(
         max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=seed
     )
+    reader = action_reader(config)  # first: it registers the anticipatory prompts
     return RolloutConfig(
-        reader=action_reader(config),
+        reader=reader,
         group_size=stage.settings.group_size,
         prompt=get_prompt(config.prompt),
         params=params,

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from agents.grpo import ExplicitSteps
-from agents.methods import Method, get_method, load_methods_file, register, registered
-from agents.train.algos import RewardSource, StepChoice, stages_for
+from agents.methods import (
+    Method,
+    get_method,
+    load_methods_file,
+    register,
+    registered,
+    stages_for,
+)
+from agents.train.algos import RewardSource, StepChoice
 from agents.train.config import Algo, PlanReward, TrainConfig
 
 

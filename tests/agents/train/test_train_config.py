@@ -8,12 +8,13 @@ from dataclasses import fields
 import pytest
 
 from agents.grpo import Aggregation, AllSteps, FirstStep, LastStep, Normalization, RandomStep
+from agents.methods import stages_for
+from agents.rewards.tracer1 import grounded_reward, privileged_alignment_reward
 from agents.train.algos import (
     RewardSource,
     StepChoice,
     selector_for,
     stage_at,
-    stages_for,
     total_steps,
 )
 from agents.train.checkpoint import STATE_FILE, ConfigMismatchError, check_config, read_state
@@ -79,12 +80,17 @@ def test_config_round_trips_through_json_and_validates():
         (Algo.ANCHOR_GRPO, [(1, StepChoice.FIRST, RewardSource.PLAN_RUBRIC, True)]),
         (Algo.LAST_STEP_GRPO, [(1, StepChoice.LAST, RewardSource.OUTCOME, False)]),
         (Algo.RANDOM_STEP_GRPO, [(1, StepChoice.RANDOM, RewardSource.OUTCOME, False)]),
+        (Algo.TRACER1, [(1, StepChoice.ALL, privileged_alignment_reward, False)]),
     ],
 )
 def test_stages_of_each_algorithm(algo, expected):
-    stages = stages_for(TrainConfig(algo=algo, stage1_steps=3, stage2_steps=2, stage1_group_size=8))
+    agent = {"agent": "anticipatory", "prompt": "anticipatory-t3-prefill"}
+    extra = agent if algo is Algo.TRACER1 else {}
+    config = TrainConfig(algo=algo, stage1_steps=3, stage2_steps=2, stage1_group_size=8, **extra)
+    stages = stages_for(config)
     if algo is not Algo.GRPO:
-        expected = expected + [(2, StepChoice.ALL, RewardSource.OUTCOME, False)]
+        last = grounded_reward if algo is Algo.TRACER1 else RewardSource.OUTCOME
+        expected = expected + [(2, StepChoice.ALL, last, False)]
     assert [(s.index, s.steps, s.reward, s.plan_only) for s in stages] == expected
     assert stages[-1].settings.steps == 2
     if algo is not Algo.GRPO:
