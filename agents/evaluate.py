@@ -40,11 +40,12 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agents import cli
 from agents.agent_format import AgentFormat
 from agents.models import INFERENCE_DTYPES, model_directory
 from agents.policy import Policy, SamplingParams
@@ -95,11 +96,6 @@ class EvaluationError(ValueError):
     """Nothing to evaluate: a split without tasks, or no task the policy can play."""
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
-_FMT = "(a trained model's saved format first)"
 FORMAT_DEFAULTS: dict[str, Any] = {
     "prompt": None,
     "max_turns": 20,
@@ -113,42 +109,59 @@ values apply to models without one. Prompt None: the agent kind's own default.""
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """One evaluation; every field is a command-line option (``--batch-tasks`` ...)."""
+    """One evaluation; every field is a command-line option (``--batch-tasks`` ...) helped by
+    its docstring (:mod:`agents.cli`)."""
 
-    policy: str = field(
-        default="oracle", metadata=_help("oracle|naive|random|smollm2|HF id|openai:URL:MODEL")
-    )
-    corpus: str = field(default="default", metadata=_help("bundled corpus name or directory"))
-    split: str = field(default="test", metadata=_help("train, dev or test"))
-    n: int = field(default=1, metadata=_help("runs per task"))
-    k: int = field(default=1, metadata=_help("k of pass@k (at most n)"))
-    agent: str = field(default="react", metadata=_help("react or anticipatory"))
-    prompt: str | None = field(
-        default=None, metadata=_help(f"prompt variant (default per agent) {_FMT}")
-    )
-    horizon: int = field(default=3, metadata=_help("predicted actions per turn (anticipatory)"))
-    batch_tasks: int = field(default=8, metadata=_help("tasks per lockstep rollout"))
-    max_turns: int = field(default=None, metadata=_help(f"assistant turns per episode {_FMT}"))  # type: ignore[assignment]
-    max_new_tokens: int = field(default=None, metadata=_help(f"tokens per turn {_FMT}"))  # type: ignore[assignment]
-    top_k: int = field(default=None, metadata=_help(f"search results per query {_FMT}"))  # type: ignore[assignment]
-    visit_chars: int = field(default=None, metadata=_help(f"characters one visit returns {_FMT}"))  # type: ignore[assignment]
-    temperature: float = field(default=1.0, metadata=_help("sampling temperature (0: greedy)"))
-    top_p: float = field(default=1.0, metadata=_help("nucleus sampling mass"))
-    seed: int = field(default=0, metadata=_help("sampling seed"))
-    max_hops: int | None = field(default=None, metadata=_help("only tasks of at most N hops"))
-    min_hops: int | None = field(default=None, metadata=_help("only tasks of at least N hops"))
-    difficulty: str | None = field(
-        default=None, metadata=_help("only tasks of these difficulties, e.g. 1,2")
-    )
-    limit: int | None = field(default=None, metadata=_help("evaluate only the first N tasks"))
-    out: str = field(default="runs/eval", metadata=_help("output directory"))
-    resume: bool = field(default=False, metadata=_help("continue the run in --out"))
-    device: str | None = field(default=None, metadata=_help("cpu or cuda (default: cuda if any)"))
-    dtype: str = field(
-        default="auto",
-        metadata=_help("model dtype: float32, bfloat16, or auto (bf16 where computed natively)"),
-    )
-    progress: bool = field(default=True, metadata=_help("show a progress bar"))
+    policy: str = "oracle"
+    """oracle|naive|random|smollm2|smollm2-sft|HF id or directory|openai:URL:MODEL"""
+    corpus: str = "default"
+    """Bundled corpus name or directory."""
+    split: str = "test"
+    """train, dev or test."""
+    n: int = 1
+    """Runs per task."""
+    k: int = 1
+    """k of pass@k (at most n)."""
+    agent: str = "react"
+    """react or anticipatory."""
+    prompt: str | None = None
+    """Prompt variant (a trained model's saved format first, else the agent kind's default)."""
+    horizon: int = 3
+    """Predicted actions per turn (anticipatory)."""
+    batch_tasks: int = 8
+    """Tasks per lockstep rollout."""
+    max_turns: int | None = None
+    """Assistant turns per episode (a trained model's saved format first, else 20)."""
+    max_new_tokens: int | None = None
+    """Tokens per turn (a trained model's saved format first, else 256)."""
+    top_k: int | None = None
+    """Search results per query (a trained model's saved format first, else 5)."""
+    visit_chars: int | None = None
+    """Characters one visit returns (a trained model's saved format first, else 4000)."""
+    temperature: float = 1.0
+    """Sampling temperature (0: greedy)."""
+    top_p: float = 1.0
+    """Nucleus sampling mass."""
+    seed: int = 0
+    """Sampling seed."""
+    max_hops: int | None = None
+    """Only tasks of at most N hops."""
+    min_hops: int | None = None
+    """Only tasks of at least N hops."""
+    difficulty: str | None = None
+    """Only tasks of these difficulties, e.g. 1,2."""
+    limit: int | None = None
+    """Evaluate only the first N tasks."""
+    out: str = "runs/eval"
+    """Output directory."""
+    resume: bool = False
+    """Continue the run in --out."""
+    device: str | None = None
+    """cpu or cuda (default: cuda if any)."""
+    dtype: str = "auto"
+    """Model dtype: float32, bfloat16, or auto (bf16 where computed natively)."""
+    progress: bool = True
+    """Show a progress bar."""
 
     def __post_init__(self) -> None:
         saved = AgentFormat.load(model_directory(self.policy))
@@ -566,29 +579,12 @@ def _run_batches(
 
 
 def _parser() -> argparse.ArgumentParser:
-    """Options generated from :class:`EvalConfig`'s fields and their help texts."""
+    """Options generated from :class:`EvalConfig`'s fields and their docstrings."""
     parser = argparse.ArgumentParser(
         prog="python -m agents.evaluate", description=__doc__.split("\n\n")[0]
     )
-    for f in fields(EvalConfig):
-        flag = "--" + f.name.replace("_", "-")
-        shown = FORMAT_DEFAULTS.get(f.name, f.default)
-        help_text = f"{f.metadata.get('help', '')} (default: {shown})"
-        if isinstance(f.default, bool):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text
-            )
-        else:
-            parser.add_argument(
-                flag, type=_kind(f.default, f.type), default=f.default, help=help_text
-            )
+    cli.add_arguments(parser, EvalConfig)
     return parser
-
-
-def _kind(default: Any, annotation: Any) -> Callable[[str], Any]:
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
-        return type(default)
-    return int if "int" in str(annotation) else str
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -214,7 +214,7 @@ class Failures:
 def _base_config(scale: Scale, output_dir: Path, **changes: Any) -> Any:
     from agents.train.config import TrainConfig
 
-    return TrainConfig(
+    return TrainConfig.from_dict(dict(
         corpus="default", split="train", output_dir=str(output_dir), seed=scale.seed,
         max_turns=scale.max_turns, max_new_tokens=scale.max_new_tokens,
         visit_chars=scale.visit_chars, top_k=scale.top_k, micro_batch_size=scale.micro_batch_size,
@@ -223,7 +223,7 @@ def _base_config(scale: Scale, output_dir: Path, **changes: Any) -> Any:
         stage1_group_size=scale.group_size, stage2_group_size=scale.group_size,
         judge_model=scale.judge_model, temperature=scale.temperature, tensorboard=False,
         **changes,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _stamped(out: Path, record: dict[str, Any]) -> bool:

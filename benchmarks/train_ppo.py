@@ -23,7 +23,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
@@ -35,20 +35,34 @@ from benchmarks._results import append_section
 class Config:
     """One training run; every field is a command-line option."""
 
-    corpus: str = field(default="default", metadata={"help": "bundled name or corpus directory"})
-    difficulty: int = field(default=1, metadata={"help": "task difficulty to train and test on"})
-    minutes: float = field(default=8.0, metadata={"help": "longest training time"})
-    timesteps: int = field(default=200_000, metadata={"help": "most training steps"})
-    n_envs: int = field(default=4, metadata={"help": "environments (one shared index)"})
-    max_turns: int = field(default=6, metadata={"help": "turns per episode"})
-    n_steps: int = field(default=64, metadata={"help": "PPO rollout steps per env"})
-    batch_size: int = field(default=64, metadata={"help": "PPO minibatch size"})
-    n_epochs: int = field(default=10, metadata={"help": "PPO epochs per rollout"})
-    ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
-    seed: int = field(default=0, metadata={"help": "seed of PPO and the environments"})
-    torch_threads: int = field(default=1, metadata={"help": "torch intra-op threads"})
-    note: str = field(default="", metadata={"help": "remark recorded with the figures"})
-    append: bool = field(default=True, metadata={"help": "append to RESULTS.md"})
+    corpus: str = "default"
+    """Bundled name or corpus directory."""
+    difficulty: int = 1
+    """Task difficulty to train and test on."""
+    minutes: float = 8.0
+    """Longest training time."""
+    timesteps: int = 200_000
+    """Most training steps."""
+    n_envs: int = 4
+    """Environments (one shared index)."""
+    max_turns: int = 6
+    """Turns per episode."""
+    n_steps: int = 64
+    """PPO rollout steps per env."""
+    batch_size: int = 64
+    """PPO minibatch size."""
+    n_epochs: int = 10
+    """PPO epochs per rollout."""
+    ent_coef: float = 0.01
+    """PPO entropy bonus."""
+    seed: int = 0
+    """Seed of PPO and the environments."""
+    torch_threads: int = 1
+    """Torch intra-op threads."""
+    note: str = ""
+    """Remark recorded with the figures."""
+    append: bool = True
+    """Append to RESULTS.md."""
 
 
 def task_ids(corpus: str, split: str, difficulty: int) -> list[str]:
@@ -163,17 +177,10 @@ def _table(rows, n_train: int, n_test: int) -> str:  # noqa: ANN001
 
 
 def _parse(argv: Sequence[str] | None) -> Config:
-    from dataclasses import fields
+    from agents import cli
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for f in fields(Config):
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(f.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
-        else:
-            parser.add_argument(
-                flag, type=type(f.default), default=f.default, help=f.metadata["help"]
-            )
+    cli.add_arguments(parser, Config)
     return Config(**vars(parser.parse_args(argv)))
 
 

@@ -2,23 +2,21 @@
 
 Each field is followed by a one-line docstring (as in CleanRL); :func:`build_parser` reads
 those docstrings from the source and turns every field into a command-line option, so the
-configuration documents itself. Per-stage settings are flat ``stage1_*`` / ``stage2_*``
-fields gathered into a :class:`StageSettings` by :meth:`TrainConfig.stage`.
+configuration documents itself (:mod:`agents.cli`, the convention every CLI of the project
+follows). The per-stage settings are two nested :class:`StageSettings`, ``stage1`` and
+``stage2``, set on the command line as ``--stage1-steps``, ``--stage2-group-size``, ... and
+in Python as ``config.replace(stage1_steps=4)`` or ``replace(config.stage1, steps=4)``.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import enum
-import inspect
-import textwrap
-import typing
-from dataclasses import dataclass, fields
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
+from agents import cli
 from agents.grpo import AdvantageScale, Aggregation, KLConfig, Normalization
 
 
@@ -72,20 +70,28 @@ class Precision(str, enum.Enum):
 
 @dataclass(frozen=True)
 class StageSettings:
-    """The knobs that differ between stage 1 and stage 2."""
+    """The knobs that differ between stage 1 and stage 2 (``--stage1-*``, ``--stage2-*``)."""
 
-    steps: int
+    steps: int = 2
     """Rollout batches (trainer steps) in this stage."""
-    group_size: int
+    group_size: int = 4
     """G: samples per question; advantages are normalized within each group."""
-    eps_low: float
+    eps_low: float = 0.2
     """Lower clip range of the ratio: 1 - eps_low."""
-    eps_high: float
+    eps_high: float = 0.28
     """Upper clip range of the ratio: 1 + eps_high (DAPO's clip-higher)."""
-    kl: KLConfig
-    """KL penalty to the initial policy (off when beta is 0)."""
-    aggregation: Aggregation
-    """How per-token losses become one number."""
+    kl_beta: float = 0.0
+    """Weight of the KL penalty to the initial policy (0: no reference model)."""
+    aggregation: Aggregation = Aggregation.SEQ_MEAN_TOKEN_MEAN
+    """Loss aggregation: token-mean, seq-mean-token-mean or seq-mean-token-sum-norm."""
+
+    def __post_init__(self) -> None:
+        cli.coerce_enums(self)
+
+    @property
+    def kl(self) -> KLConfig:
+        """The KL penalty of this stage (off when ``kl_beta`` is 0)."""
+        return KLConfig(beta=self.kl_beta)
 
 
 @dataclass(frozen=True)
@@ -135,30 +141,10 @@ class TrainConfig:
     """Characters of a page one visit returns (environment setting; lower it for short contexts)."""
 
     # ---------------------------------------------------------------- stages
-    stage1_steps: int = 3
-    """Stage-1 steps (anchor/first/last/random-step-grpo; ignored by grpo)."""
-    stage1_group_size: int = 4
-    """Stage-1 G: plans (or trajectories) sampled per question."""
-    stage1_eps_low: float = 0.2
-    """Stage-1 lower clip range."""
-    stage1_eps_high: float = 0.28
-    """Stage-1 upper clip range."""
-    stage1_kl_beta: float = 0.0
-    """Stage-1 weight of the KL penalty to the initial policy (0: no reference model)."""
-    stage1_aggregation: Aggregation = Aggregation.SEQ_MEAN_TOKEN_MEAN
-    """Stage-1 loss aggregation: token-mean, seq-mean-token-mean or seq-mean-token-sum-norm."""
-    stage2_steps: int = 2
-    """Stage-2 steps: whole trajectories, 0/1 reward, all policy tokens (all of grpo)."""
-    stage2_group_size: int = 4
-    """Stage-2 G: trajectories sampled per question."""
-    stage2_eps_low: float = 0.2
-    """Stage-2 lower clip range."""
-    stage2_eps_high: float = 0.28
-    """Stage-2 upper clip range."""
-    stage2_kl_beta: float = 0.0
-    """Stage-2 weight of the KL penalty to the initial policy."""
-    stage2_aggregation: Aggregation = Aggregation.SEQ_MEAN_TOKEN_MEAN
-    """Stage-2 loss aggregation."""
+    stage1: StageSettings = StageSettings(steps=3)
+    """Stage 1, the planner stage of first-step/anchor/last/random-step-grpo and tracer1 (grpo has none)."""
+    stage2: StageSettings = StageSettings(steps=2)
+    """Stage 2: whole trajectories, all policy tokens (all of grpo)."""
     advantage_scale: AdvantageScale = AdvantageScale.GROUP
     """Divide centered rewards by the group std (group), the batch std (batch) or nothing (none)."""
     min_reward_spread: float = 0.01
@@ -233,23 +219,22 @@ class TrainConfig:
     """Also measure pass@1 before training (off when the starting policy was measured already)."""
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            kind = _field_types()[f.name]
-            if isinstance(kind, type) and issubclass(kind, enum.Enum):
-                object.__setattr__(self, f.name, kind(value))
+        cli.coerce_enums(self)
+        for name in ("stage1", "stage2"):
+            if isinstance(getattr(self, name), dict):  # from JSON
+                object.__setattr__(self, name, StageSettings(**getattr(self, name)))
+        flat = cli.flatten(self)
         positive = ("tasks_per_step", "max_turns", "max_new_tokens", "top_k", "visit_chars")
-        positive += ("horizon",)
-        positive += ("stage1_group_size", "stage2_group_size", "optimizer_steps_per_batch")
-        positive += ("micro_batch_size", "logprob_chunk_size", "judge_batch_size")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)!r}.")
+        positive += ("horizon", "stage1_group_size", "stage2_group_size")
+        positive += ("optimizer_steps_per_batch", "micro_batch_size", "logprob_chunk_size")
+        for name in positive + ("judge_batch_size",):
+            if flat[name] < 1:
+                raise ValueError(f"Expected {name} >= 1, got {flat[name]!r}.")
         nonnegative = ("stage1_steps", "stage2_steps", "stop_after", "save_every", "max_tasks")
         nonnegative += ("sft_max_tasks", "sft_max_hops", "sft_batch_size")
         for name in nonnegative + ("min_reward_spread",):
-            if getattr(self, name) < 0:
-                raise ValueError(f"Expected {name} >= 0, got {getattr(self, name)!r}.")
+            if flat[name] < 0:
+                raise ValueError(f"Expected {name} >= 0, got {flat[name]!r}.")
         anticipatory = self.agent is AgentKind.ANTICIPATORY
         if anticipatory != self.prompt.startswith("anticipatory") or (
             self.algo is Algo.TRACER1 and not anticipatory
@@ -265,34 +250,21 @@ class TrainConfig:
         """The settings of stage 1 or 2."""
         if index not in (1, 2):
             raise ValueError(f"Expected stage 1 or 2, got {index!r}.")
-        get = lambda name: getattr(self, f"stage{index}_{name}")  # noqa: E731
-        return StageSettings(
-            steps=get("steps"),
-            group_size=get("group_size"),
-            eps_low=get("eps_low"),
-            eps_high=get("eps_high"),
-            kl=KLConfig(beta=get("kl_beta")),
-            aggregation=get("aggregation"),
-        )
+        return self.stage1 if index == 1 else self.stage2
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (enums as their values)."""
-        return {
-            f.name: (v.value if isinstance(v := getattr(self, f.name), enum.Enum) else v)
-            for f in fields(self)
-        }
+        """JSON-ready dict (enums as their values; each stage a dict)."""
+        return cli.as_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Expected TrainConfig fields, got unknown keys {unknown}.")
-        return cls(**data)
+        """Inverse of :meth:`to_dict`; the flat ``stage1_*`` keys of older runs are read
+        too. Unknown keys are an error."""
+        return cls(**cli.nest(cls, data))
 
     def replace(self, **changes: Any) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``; a stage's setting may be given flat (``stage2_steps=0``)."""
+        return dataclasses.replace(self, **cli.nest(type(self), changes, base=self))
 
 
 RUNTIME_FIELDS = frozenset(
@@ -302,8 +274,9 @@ RUNTIME_FIELDS = frozenset(
 
 
 def config_differences(saved: TrainConfig, current: TrainConfig) -> list[str]:
-    """Lines 'field: saved -> current' for every field (outside RUNTIME_FIELDS) that differs."""
-    a, b = saved.to_dict(), current.to_dict()
+    """Lines 'field: saved -> current' for every setting (outside RUNTIME_FIELDS) that
+    differs, named as its flag is (``stage1_eps_high``)."""
+    a, b = cli.flatten(saved), cli.flatten(current)
     return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k not in RUNTIME_FIELDS and a[k] != b[k]]
 
 
@@ -321,27 +294,13 @@ EXAMPLES = """examples:
 """
 
 
-@cache
-def _field_types() -> dict[str, Any]:
-    return typing.get_type_hints(TrainConfig)
-
-
-@cache
 def field_docs(cls: type = TrainConfig) -> dict[str, str]:
-    """Field name -> the docstring written right after it in the class body."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:]):
-        text = getattr(nxt.value, "value", None) if isinstance(nxt, ast.Expr) else None
-        named = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-        if named and isinstance(text, str):
-            docs[node.target.id] = " ".join(text.split())  # type: ignore[attr-defined]
-    return docs
+    """Field name -> its docstring (:func:`agents.cli.field_docs`)."""
+    return cli.field_docs(cls)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """An argparse parser with one ``--option`` per config field, helped by its docstring."""
+    """An argparse parser with one ``--option`` per config setting, helped by its docstring."""
     parser = argparse.ArgumentParser(
         prog="python -m agents.train",
         description="Train a web agent with GRPO, First-step GRPO, Anchor-GRPO, the "
@@ -353,20 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset", metavar="NAME",
         help="named defaults (agents.train.presets: smollm2-cpu); other flags override them",
     )  # fmt: skip
-    docs, types = field_docs(), _field_types()
-    for f in fields(TrainConfig):
-        kind, flag = types[f.name], "--" + f.name.replace("_", "-")
-        shown = f.default.value if isinstance(f.default, enum.Enum) else f.default
-        help_text = f"{docs.get(f.name, '')} (default: {shown!r})"
-        kwargs: dict[str, Any] = {"default": f.default, "help": help_text, "dest": f.name}
-        if kind is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif isinstance(kind, type) and issubclass(kind, enum.Enum):
-            kwargs.update(type=kind, choices=list(kind))
-            kwargs["metavar"] = "{" + ",".join(m.value for m in kind) + "}"
-        else:
-            kwargs["type"] = kind
-        parser.add_argument(flag, **kwargs)
+    cli.add_arguments(parser, TrainConfig)
     return parser
 
 
@@ -395,4 +341,4 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         rest += ["--model", known.model]
     values = vars(parser.parse_args(rest))
     values.pop("preset", None)
-    return TrainConfig(**values)
+    return TrainConfig.from_dict(values)

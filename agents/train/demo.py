@@ -160,7 +160,7 @@ def anchor_config(settings: DemoSettings, fmt: AgentFormat, out: Path) -> TrainC
         tiny_model=settings.tiny_model, corpus=settings.corpus, output_dir=str(out),
         **asdict(fmt), judge=PlanJudge.PRIVILEGED_REFERENCE, precision=native_precision(), eval_tasks=0, seed=0,
     )  # fmt: skip
-    return TrainConfig(**(values | TRAINING | settings.overrides))
+    return TrainConfig.from_dict(values | TRAINING | settings.overrides)
 
 
 def native_precision() -> Precision:

@@ -19,7 +19,7 @@ from agents.train.config import Algo, PlanReward, TrainConfig
 
 @pytest.mark.parametrize("method", [m for m in registered() if m.trains], ids=lambda m: m.name)
 def test_builtin_methods_train_exactly_the_algorithms_stages(method):
-    config = method.train_config(TrainConfig(stage1_steps=2, stage2_steps=3))
+    config = method.train_config(TrainConfig.from_dict(dict(stage1_steps=2, stage2_steps=3)))
     assert config.algo is method.algo
     assert method.stages(config) == stages_for(config)
 
@@ -69,7 +69,7 @@ def test_a_custom_method_builds_its_own_stages():
         return [1.0 for _ in trajectories]
 
     method = Method("mine", planner_steps=ExplicitSteps({0, 1}), planner_reward=reward)
-    config = method.train_config(TrainConfig(stage1_steps=1, stage2_steps=0))
+    config = method.train_config(TrainConfig.from_dict(dict(stage1_steps=1, stage2_steps=0)))
     [stage] = method.stages(config)
     assert stage.reward is reward and stage.steps == ExplicitSteps({0, 1})
     assert config.algo is Algo.ANCHOR_GRPO and not stage.plan_only

@@ -45,7 +45,7 @@ def test_parse_args_types_enums_and_booleans():
         ]
     )
     assert config.algo is Algo.FIRST_STEP_GRPO
-    assert config.stage1_steps == 5 and config.learning_rate == 3e-6
+    assert config.stage1.steps == 5 and config.learning_rate == 3e-6
     assert config.stage(2).aggregation is Aggregation.TOKEN_MEAN
     assert config.progress is False
     with pytest.raises(SystemExit):
@@ -62,14 +62,14 @@ def test_spread_floor_and_normalization_settings():
 
 
 def test_config_round_trips_through_json_and_validates():
-    config = TrainConfig(algo="grpo", stage2_kl_beta=0.1)
+    config = TrainConfig.from_dict(dict(algo="grpo", stage2_kl_beta=0.1))
     assert config.algo is Algo.GRPO
     again = TrainConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again == config and again.stage(2).kl.enabled
     with pytest.raises(ValueError, match="unknown keys \\['bogus'\\]"):
         TrainConfig.from_dict({"bogus": 1})
     with pytest.raises(ValueError, match="Expected stage1_group_size >= 1, got 0"):
-        TrainConfig(stage1_group_size=0)
+        TrainConfig.from_dict(dict(stage1_group_size=0))
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,9 @@ def test_config_round_trips_through_json_and_validates():
 def test_stages_of_each_algorithm(algo, expected):
     agent = {"agent": "anticipatory", "prompt": "anticipatory-t3-prefill"}
     extra = agent if algo is Algo.TRACER1 else {}
-    config = TrainConfig(algo=algo, stage1_steps=3, stage2_steps=2, stage1_group_size=8, **extra)
+    config = TrainConfig.from_dict(
+        dict(algo=algo, stage1_steps=3, stage2_steps=2, stage1_group_size=8, **extra)
+    )
     stages = stages_for(config)
     if algo is not Algo.GRPO:
         last = grounded_reward if algo is Algo.TRACER1 else RewardSource.OUTCOME
@@ -98,12 +100,12 @@ def test_stages_of_each_algorithm(algo, expected):
 
 
 def test_stage_at_and_zero_length_stages():
-    stages = stages_for(TrainConfig(stage1_steps=2, stage2_steps=3))
+    stages = stages_for(TrainConfig.from_dict(dict(stage1_steps=2, stage2_steps=3)))
     assert total_steps(stages) == 5
     assert [stage_at(stages, s).index for s in range(5)] == [1, 1, 2, 2, 2]
     with pytest.raises(IndexError):
         stage_at(stages, 5)
-    assert [s.index for s in stages_for(TrainConfig(stage1_steps=0))] == [2]
+    assert [s.index for s in stages_for(TrainConfig.from_dict(dict(stage1_steps=0)))] == [2]
     with pytest.raises(ValueError, match="sft has no RL stages"):
         stages_for(TrainConfig(algo=Algo.SFT))
 
@@ -118,7 +120,7 @@ def test_selectors_and_random_step_depends_only_on_seed_and_step():
 
 
 def test_resume_with_another_config_refuses_listing_the_differences(tmp_path):
-    saved = TrainConfig(seed=1, stage1_steps=3)
+    saved = TrainConfig.from_dict(dict(seed=1, stage1_steps=3))
     record = {"step": 2, "stage": 1, "config": saved.to_dict()}
     (tmp_path / STATE_FILE).write_text(json.dumps(record))
     state = read_state(tmp_path)

@@ -413,11 +413,11 @@ def test_custom_stages_take_any_selector_and_reward_function(corpus_dir, tmp_pat
         seen.append([t.id for t in tasks])
         return [None if i == 0 else float(len(t.plan)) for i, t in enumerate(trajectories)]
 
-    config = TrainConfig(
+    config = TrainConfig.from_dict(dict(
         tiny_model=True, corpus=str(corpus_dir), output_dir=str(tmp_path), max_turns=2,
         max_new_tokens=10, tasks_per_step=1, stage1_steps=1, stage1_group_size=3, micro_batch_size=3,
         learning_rate=1e-3, progress=False, tensorboard=False,
-    )  # fmt: skip
+    ))  # fmt: skip
     stage = Stage(1, ExplicitSteps({0}), plan_length, True, config.stage(1))
     result = train(config, stages=[stage])
     assert result.steps_done == 1 and seen and all(i.startswith("t-") for i in seen[0])
