@@ -37,7 +37,8 @@ split into steps at "1." / "2)" markers, else at line and sentence ends. Every s
   2) - 1 when the plan states the answer.
 
 Scores are clamped to [0, 5]. An empty plan (no words) or a task without a gold path
-gets no reward (``None``, with the reason), never 0.
+gets no reward (``None``, with the reason), never 0. The judge scores the text inside
+``<plan></plan>`` when the turn has one (:func:`plan_section`), not the turn's first action.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from dataclasses import dataclass
 
 from agents.rewards.judge import JudgeResult
 from agents.rewards.rubric import Rubric, load_default_rubric, rubric_reward
+from webanchor_env.actions import parse_action
 from wiki_corpus.honesty import title_name
 from wiki_corpus.schema import Task, url_to_title
 
@@ -196,6 +198,14 @@ def _clamp(x: float) -> float:
     return min(max(x, 0.0), TOP)
 
 
+def plan_section(turn: str) -> str:
+    """The plan of a first turn: the text inside ``<plan></plan>`` when it has one, else the
+    whole turn. The turn's first action is not part of the plan: its search query usually
+    repeats the question, whose words would otherwise count as covered by the plan."""
+    plan = parse_action(turn).plan
+    return plan if plan and plan.strip() else turn
+
+
 def reference_scores(plan: str, task: Task) -> dict[str, float] | None:
     """The six rubric scores (0-5) of ``plan`` against ``task``'s gold path, or None for
     an empty plan or a task without a gold path. See the module docstring for the rules."""
@@ -284,7 +294,7 @@ class PrivilegedReferenceJudge:
         return [self._judge(task, plan) for task, plan in zip(tasks, plans, strict=True)]
 
     def _judge(self, task: Task, plan: str) -> JudgeResult:
-        raw = reference_scores(plan, task)
+        raw = reference_scores(plan_section(plan), task)
         if raw is None:
             why = "empty plan" if not words(plan) else f"task {task.id!r} has no gold path"
             return JudgeResult(reward=None, failure=why, raw=plan)

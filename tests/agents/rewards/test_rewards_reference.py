@@ -4,6 +4,7 @@ from agents.rewards import load_default_rubric, naive_rubric
 from agents.rewards.reference import (
     GoldDecomposition,
     PrivilegedReferenceJudge,
+    plan_section,
     reference_scores,
     split_steps,
 )
@@ -151,3 +152,18 @@ def test_scores_are_rescaled_to_the_rubric_maxima():
     judge = PrivilegedReferenceJudge([CHESS], Rubric.from_dict(data))
     (result,) = judge.score([CHESS.question], [PLAN_B])
     assert result.scores["tool_appropriateness"] == 6.0
+
+
+def test_the_judge_scores_the_plan_not_the_first_action_that_follows_it():
+    bare = "1. Search the question. 2. Read the top result. 3. Answer with its title."
+    call = '<tool_call>{"name": "search", "arguments": {"query": ["%s"]}}</tool_call>'
+    turn = f"<plan>{bare}</plan>\n" + call % CHESS.question  # the query repeats the question
+    judge = PrivilegedReferenceJudge([CHESS])
+    [scored] = judge.score([CHESS.question], [turn])
+    assert plan_section(turn) == bare
+    assert scored.scores == reference_scores(bare, CHESS)
+    assert scored.scores["goal_alignment"] == 0.0 and scored.scores["subgoal_coverage"] == 0.0
+    assert reference_scores(turn, CHESS)["subgoal_coverage"] > 0  # what the query leaked
+    assert plan_section("1. Search X. 2. Answer.") == "1. Search X. 2. Answer."  # no tags
+    [tagged] = judge.score([CHESS.question], [f"<plan>{PLAN_A}</plan>"])
+    assert tagged.reward == 1.0

@@ -1,0 +1,154 @@
+"""Plan judges against real outcomes: do their scores tell the warm start's good plans from bad?
+
+The plans are the first turns of the shipped warm start's own episodes at temperature 1
+(``--n`` episodes on each of the first ``--tasks`` bundled dev questions of at most
+``--max-hops`` hops); each plan's label is the outcome of the episode that followed it,
+played by the same policy (1: answered right). These are real continuations, one per plan,
+so a label is noisy: a good plan may still fail and a poor one succeed.
+
+Each judge scores every plan; the table gives ROC-AUC against the labels and Cohen's kappa
+of the thresholded score (threshold fitted on one stratified half, measured on the other;
+:func:`agents.rubrics.metrics.held_out_kappa`), with the paper's acceptance thresholds
+(AUC >= 0.8, kappa >= 0.75). The judges:
+
+* ``reference``: the **privileged** reference rubric judge (it reads the gold path);
+* ``smollm2``: expected rubric scores from SmolLM2-135M-Instruct with the default rubric;
+* ``warm-start``: the same with the warm start itself (the frozen judge an Anchor-GRPO run
+  from the warm start uses when no ``--judge-model`` is given);
+* ``smollm2-naive``: SmolLM2's single overall rating (the naive-reward ablation);
+* ``smollm2-rubric``: SmolLM2 with a learned rubric file (``--rubric``, optional).
+
+Prints the table and appends it to benchmarks/RESULTS.md (``--no-append``: print only)::
+
+    python -m benchmarks.bench_judges
+    python -m benchmarks.bench_judges --episodes runs/bench_warm_start/mixed-le2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks._results import add_no_append, append_section
+
+TARGET_AUC, TARGET_KAPPA = 0.8, 0.75
+
+
+def episodes(args: argparse.Namespace) -> list[Any]:
+    """The warm start's episodes: read from ``--episodes`` when it holds them, else played."""
+    from agents.evaluate import EvalConfig, evaluate
+    from agents.trajectory import load_jsonl
+
+    path = Path(args.episodes) / "trajectories.jsonl"
+    if not path.exists():
+        config = EvalConfig(
+            policy=args.policy, split="dev", max_hops=args.max_hops, limit=args.tasks,
+            n=args.n, k=1, temperature=1.0, out=args.episodes, batch_tasks=16,
+        )  # fmt: skip
+        evaluate(config)
+    return load_jsonl(path)
+
+
+def judges(args: argparse.Namespace, tasks: Sequence[Any]) -> dict[str, Callable[[], Any]]:
+    """Judge name -> a function that builds it (models are loaded one judge at a time)."""
+    from agents.models import WARM_START, load_model_and_tokenizer
+    from agents.rewards import ExpectedScoreJudge, PrivilegedReferenceJudge, naive_rubric
+
+    def expected(model: str | None, rubric: Any = None) -> Callable[[], Any]:
+        def build() -> Any:
+            lm, tokenizer = load_model_and_tokenizer(model, device="cpu")
+            return ExpectedScoreJudge(lm, tokenizer, rubric, batch_size=8)
+
+        return build
+
+    chosen: dict[str, Callable[[], Any]] = {
+        "reference": lambda: PrivilegedReferenceJudge(tasks),
+        "smollm2": expected(None),
+        "warm-start": expected(WARM_START),
+        "smollm2-naive": expected(None, naive_rubric()),
+    }
+    if args.rubric:
+        from agents.rubrics.validation import load_validated_rubric
+
+        chosen["smollm2-rubric"] = expected(None, load_validated_rubric(args.rubric))
+    return {name: build for name, build in chosen.items() if name in args.judges.split(",")}
+
+
+def measure(labels: Sequence[int], scores: Sequence[float | None]) -> dict[str, Any]:
+    """AUC and held-out kappa over the plans the judge scored (None: left out, counted)."""
+    from agents.rubrics.metrics import held_out_kappa, roc_auc
+
+    kept = [(y, s) for y, s in zip(labels, scores, strict=True) if s is not None]
+    ys, ss = [y for y, _ in kept], [s for _, s in kept]
+    return {
+        "scored": len(kept),
+        "auc": roc_auc(ys, ss),
+        "kappa": held_out_kappa(ys, ss).kappa,
+    }
+
+
+def table(rows: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| judge | plans scored | ROC-AUC (target >= 0.8) | kappa (target >= 0.75) | ms a plan |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        shown = f"{name} (privileged)" if name == "reference" else name
+        lines.append(
+            f"| {shown} | {r['scored']} | {r['auc']:.3f} | {r['kappa']:.3f} | {r['ms']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policy", default="smollm2-sft", help="the policy whose plans")
+    parser.add_argument("--episodes", default="runs/bench_judges/episodes")
+    parser.add_argument("--tasks", type=int, default=16, help="dev questions")
+    parser.add_argument("--n", type=int, default=8, help="episodes per question (T = 1)")
+    parser.add_argument("--max-hops", type=int, default=2)
+    parser.add_argument("--judges", default="reference,smollm2,warm-start,smollm2-naive")
+    parser.add_argument("--rubric", default="", help="a learned rubric file (smollm2-rubric)")
+    add_no_append(parser)
+    args = parser.parse_args(argv)
+    if args.rubric and "smollm2-rubric" not in args.judges:
+        args.judges += ",smollm2-rubric"
+
+    import wiki_corpus
+
+    started = time.perf_counter()
+    played = [t for t in episodes(args) if not t.end_reason.broken and t.plan]
+    tasks = list(wiki_corpus.load("default").tasks)
+    by_id = {t.id: t for t in tasks}
+    questions = [by_id[t.task_id].question for t in played]
+    plans = [t.plan for t in played]
+    labels = [int(t.reward >= 1.0) for t in played]
+    rows: dict[str, dict[str, Any]] = {}
+    for name, build in judges(args, tasks).items():
+        judge = build()
+        start = time.perf_counter()
+        results = judge.score(questions, plans)
+        seconds = time.perf_counter() - start
+        rows[name] = measure(labels, [r.reward for r in results])
+        rows[name]["ms"] = 1000 * seconds / max(len(plans), 1)
+        print(f"{name}: {rows[name]}", flush=True)
+    text = table(rows)
+    print(text)
+    note = (
+        f"Plans: the first turns of {len(played)} episodes of `{args.policy}` at temperature 1 "
+        f"({args.n} on each of the first {args.tasks} dev questions of at most {args.max_hops} "
+        f"hops); label: the outcome of the episode that followed the plan ({sum(labels)} right, "
+        f"{len(labels) - sum(labels)} wrong). Kappa is held out (threshold fitted on one "
+        f"stratified half, measured on the other). Wall time "
+        f"{time.perf_counter() - started:.0f} s."
+    )
+    if not args.no_append:
+        append_section("Plan judges against the warm start's real outcomes", text, note)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
