@@ -6,7 +6,7 @@
 
 The warm start is the run's PEFT adapter with its weights stored in bf16 (half the size;
 they are cast back to the model's dtype on loading), the format it was trained in
-(:mod:`agents.agent_format`) and ``manifest.json``: the command, the commits it was trained
+(:mod:`agents.agent_format`), its loss curve (``curves.png``) and ``manifest.json``: the command, the commits it was trained
 and packed at, the data it was trained on (the tasks file's hash, split and selection), the
 full configuration, the loss at the start and end and the wall time; the benchmark adds the
 measured pass@1.
@@ -24,7 +24,7 @@ from typing import Any
 from agents.agent_format import FORMAT_FILE
 from agents.models import warm_start_dir
 from agents.train.checkpoint import STATE_FILE, list_checkpoints
-from agents.train.logging import read_metrics
+from agents.train.logging import CURVES_FILE, read_metrics
 from agents.train.loop import ADAPTER_DIR, FINAL_DIR
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -77,6 +77,8 @@ def pack(
     weights = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in weights.items()}
     save_file(weights, str(target / "adapter_model.safetensors"))
     shutil.copy(final / FORMAT_FILE, target / FORMAT_FILE)
+    if (run_dir / CURVES_FILE).is_file():  # the loss curve, for a reader of the warm start
+        shutil.copy(run_dir / CURVES_FILE, target / CURVES_FILE)
     losses = [r["sft/loss"] for r in read_metrics(run_dir / "metrics.jsonl") if r.get("sft/loss")]
     tasks = bundled_path() / "tasks.jsonl" if config["corpus"] == "default" else None
     manifest = {

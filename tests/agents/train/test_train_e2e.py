@@ -146,6 +146,7 @@ def test_a_lora_sft_run_packs_into_a_warm_start_that_loads_as_trained(corpus_dir
     weights = load_file(str(target / "adapter_model.safetensors"))
     assert weights and all(w.dtype == torch.bfloat16 for w in weights.values())
     assert AgentFormat.load(target).prompt == "compact-plan"
+    assert (target / "curves.png").stat().st_size > 1000  # the run's loss curve travels too
     tokenizer = smollm2_tokenizer()
     base = tiny_causal_lm(tokenizer, seed=0)
     before = {k: v.clone() for k, v in base.state_dict().items()}
