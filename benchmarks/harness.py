@@ -45,79 +45,99 @@ T = TypeVar("T")
 # --- Scales -------------------------------------------------------------------------------
 
 
+SMALL_TRAINING: dict[str, Any] = {
+    "model": "", "tiny_model": False, "max_turns": 5, "max_new_tokens": 128,
+    "visit_chars": 600, "top_k": 3, "temperature": 1.0, "sft_max_tasks": 4, "sft_epochs": 1,
+    "stage1_steps": 2, "stage2_steps": 1, "stage1_group_size": 4, "stage2_group_size": 4,
+    "tasks_per_step": 1, "learning_rate": 1e-5, "micro_batch_size": 2, "judge_model": "smollm2",
+    "seed": 0, "corpus": "default", "split": "train", "tensorboard": False,
+}  # fmt: skip
+"""The ``small`` scale's training settings (TrainConfig fields, flat stage names): every
+scale is these with its own overrides. ``model`` '' is SmolLM2-135M-Instruct; the episode
+settings (turns, tokens, visit size, results, temperature, seed) serve evaluation too."""
+
+
 @dataclass(frozen=True)
 class Scale:
-    """Every budget of an experiment run."""
+    """Every budget of an experiment run: the training settings of its models, as overrides
+    of :class:`~agents.train.config.TrainConfig`, and what only experiments have."""
 
     name: str
-    model: str = ""
-    """Starting model: '' SmolLM2-135M-Instruct, 'tiny' a tiny random model, or an HF id/path."""
+    training: Mapping[str, Any] = field(default_factory=dict)
+    """TrainConfig settings over :data:`SMALL_TRAINING` (e.g. ``{"stage1_steps": 100}``)."""
     eval_tasks: int = 4
     """Tasks per corpus evaluated (the first N of the split)."""
     runs: int = 3
     """Samples per task: pass@1 is their mean, pass@k uses k = runs."""
-    max_turns: int = 5
-    """Assistant turns per episode (gold paths: 3-5 actions on HotpotQA, 3-7 on the
-    first world test tasks)."""
-    max_new_tokens: int = 128
-    visit_chars: int = 600
-    top_k: int = 3
-    temperature: float = 1.0
     batch_tasks: int = 8
     """Tasks per lockstep evaluation batch."""
-    sft_tasks: int = 4
-    sft_epochs: int = 1
-    stage1_steps: int = 2
-    stage2_steps: int = 1
-    group_size: int = 4
-    tasks_per_step: int = 1
-    learning_rate: float = 1e-5
-    micro_batch_size: int = 2
-    judge_model: str = "smollm2"
-    """Plan judge for stage-1 rewards and plan scores; '' the frozen starting policy."""
     anchor_tasks: int = 6
     """Plan anchor: questions probed per corpus (or per difficulty)."""
     anchor_samples: int = 4
     """Plan anchor: rollouts per question to find ones neither all right nor all wrong."""
     anchor_continuations: int = 4
     """Plan anchor: n continuations after each fixed first step (pass@n)."""
-    seed: int = 0
+
+    def config(self, **changes: Any) -> Any:
+        """The TrainConfig of a model trained at this scale, with ``changes``."""
+        from agents.train.config import TrainConfig
+
+        return TrainConfig.from_dict({**SMALL_TRAINING, **self.training, **changes})
+
+    def with_training(self, **changes: Any) -> Scale:
+        """This scale with other training settings."""
+        return dataclasses.replace(self, training={**self.training, **changes})
+
+    # The settings evaluation shares with training (every row of a table plays episodes
+    # as the models were trained to).
+    max_turns = property(lambda self: self.config().max_turns)
+    max_new_tokens = property(lambda self: self.config().max_new_tokens)
+    visit_chars = property(lambda self: self.config().visit_chars)
+    top_k = property(lambda self: self.config().top_k)
+    temperature = property(lambda self: self.config().temperature)
+    seed = property(lambda self: self.config().seed)
+    judge_model = property(lambda self: self.config().judge_model)
 
     def training_key(self) -> dict[str, Any]:
-        """The fields that change a trained model (the cache key of trained models)."""
-        skip = {"name", "eval_tasks", "runs", "batch_tasks", "anchor_tasks"}
-        skip |= {"anchor_samples", "anchor_continuations"}
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        """The settings that change a trained model (the cache key of trained models)."""
+        from agents import cli
+
+        return cli.flatten(self.config())
 
     def describe(self) -> str:
         """One line of the budgets for a results note."""
-        model = {"": "SmolLM2-135M-Instruct", "tiny": "tiny random model"}.get(
-            self.model, self.model
-        )
+        c = self.config()
+        model = "tiny random model" if c.tiny_model else (c.model or "SmolLM2-135M-Instruct")
         return (
             f"scale {self.name}: {model}; {self.eval_tasks} tasks per corpus x {self.runs} "
-            f"runs; {self.max_turns} turns of <= {self.max_new_tokens} tokens; visits of "
-            f"{self.visit_chars} chars; top-{self.top_k}; SFT start on {self.sft_tasks} gold "
-            f"trajectories; training {self.stage1_steps}+{self.stage2_steps} steps, G = "
-            f"{self.group_size}, {self.tasks_per_step} question(s) per step; plan anchor "
+            f"runs; {c.max_turns} turns of <= {c.max_new_tokens} tokens; visits of "
+            f"{c.visit_chars} chars; top-{c.top_k}; SFT start on {c.sft_max_tasks} gold "
+            f"trajectories; training {c.stage1.steps}+{c.stage2.steps} steps, G = "
+            f"{c.stage1.group_size}, {c.tasks_per_step} question(s) per step; plan anchor "
             f"{self.anchor_tasks} questions x {self.anchor_samples} samples, "
-            f"{self.anchor_continuations} continuations; seed {self.seed}"
+            f"{self.anchor_continuations} continuations; seed {c.seed}"
         )
 
 
 SCALES = {
     "smoke": Scale(
-        "smoke", model="tiny", eval_tasks=2, runs=2, max_turns=7, max_new_tokens=12,
-        sft_tasks=2, stage1_steps=1, stage2_steps=1, group_size=2, learning_rate=1e-3,
-        judge_model="", anchor_tasks=2, anchor_samples=2, anchor_continuations=2,
+        "smoke", eval_tasks=2, runs=2, anchor_tasks=2, anchor_samples=2, anchor_continuations=2,
+        training={
+            "tiny_model": True, "max_turns": 7, "max_new_tokens": 12, "sft_max_tasks": 2,
+            "stage1_steps": 1, "stage2_steps": 1, "stage1_group_size": 2, "stage2_group_size": 2,
+            "learning_rate": 1e-3, "judge_model": "",
+        },
     ),
     "small": Scale("small"),
     "full": Scale(
-        "full", eval_tasks=300, runs=3, max_turns=10, max_new_tokens=256, visit_chars=3000,
-        top_k=5, batch_tasks=32, sft_tasks=500, sft_epochs=2, stage1_steps=100,
-        stage2_steps=100, group_size=8, tasks_per_step=8, learning_rate=1e-6,
-        micro_batch_size=8, judge_model="", anchor_tasks=100, anchor_samples=8,
+        "full", eval_tasks=300, runs=3, batch_tasks=32, anchor_tasks=100, anchor_samples=8,
         anchor_continuations=8,
+        training={
+            "max_turns": 10, "max_new_tokens": 256, "visit_chars": 3000, "top_k": 5,
+            "sft_max_tasks": 500, "sft_epochs": 2, "stage1_steps": 100, "stage2_steps": 100,
+            "stage1_group_size": 8, "stage2_group_size": 8, "tasks_per_step": 8,
+            "learning_rate": 1e-6, "micro_batch_size": 8, "judge_model": "",
+        },
     ),
 }  # fmt: skip
 
@@ -212,18 +232,7 @@ class Failures:
 
 
 def _base_config(scale: Scale, output_dir: Path, **changes: Any) -> Any:
-    from agents.train.config import TrainConfig
-
-    return TrainConfig.from_dict(dict(
-        corpus="default", split="train", output_dir=str(output_dir), seed=scale.seed,
-        max_turns=scale.max_turns, max_new_tokens=scale.max_new_tokens,
-        visit_chars=scale.visit_chars, top_k=scale.top_k, micro_batch_size=scale.micro_batch_size,
-        tasks_per_step=scale.tasks_per_step, learning_rate=scale.learning_rate,
-        stage1_steps=scale.stage1_steps, stage2_steps=scale.stage2_steps,
-        stage1_group_size=scale.group_size, stage2_group_size=scale.group_size,
-        judge_model=scale.judge_model, temperature=scale.temperature, tensorboard=False,
-        **changes,
-    ))  # fmt: skip
+    return scale.config(output_dir=str(output_dir), **changes)
 
 
 def _stamped(out: Path, record: dict[str, Any]) -> bool:
@@ -251,12 +260,7 @@ def start_model(scale: Scale, work_dir: Path) -> str:
     record = {"scale": scale.training_key(), "what": "sft start"}
     if (final := _cached(out, record)) is not None:
         return str(final)
-    tiny = scale.model == "tiny"
-    config = _base_config(
-        scale, out, algo=Algo.SFT, tiny_model=tiny, model="" if tiny else scale.model,
-        sft_max_tasks=scale.sft_tasks, sft_epochs=scale.sft_epochs,
-    )  # fmt: skip
-    train(config)
+    train(_base_config(scale, out, algo=Algo.SFT))
     (out / "made_with.json").write_text(json.dumps(record), encoding="utf-8")
     return str(out / "final")
 
@@ -368,7 +372,8 @@ def evaluate_policy(
     scripted = policy in ("oracle", "naive", "random")
     check_checkpoint(policy)
     n = runs or scale.runs
-    record = {"scale": dataclasses.asdict(scale), "corpus": dataclasses.asdict(corpus), "n": n}
+    scale_record = dataclasses.asdict(scale) | {"training": scale.training_key()}
+    record = {"scale": scale_record, "corpus": dataclasses.asdict(corpus), "n": n}
     record |= {"policy": policy, "agent": agent, "prompt": prompt, "model": model_stamp(policy)}
     fresh_eval_dir(out, record)
     config = EvalConfig(
@@ -412,7 +417,10 @@ def common_parser(
 
 def scale_from(args: argparse.Namespace) -> Scale:
     scale = SCALES[args.scale]
-    return dataclasses.replace(scale, model=args.model) if args.model is not None else scale
+    if args.model is None:
+        return scale
+    tiny = args.model == "tiny"
+    return scale.with_training(tiny_model=tiny, model="" if tiny else args.model)
 
 
 def corpora_from(args: argparse.Namespace, failures: Failures) -> list[CorpusSpec]:

@@ -120,7 +120,7 @@ def row_scale(row: Row, corpus: harness.CorpusSpec, scale: harness.Scale) -> har
     if row.name != "oracle":
         return scale
     needed = gold_turns(corpus_tasks(corpus, scale.eval_tasks))
-    return dataclasses.replace(scale, max_turns=max(scale.max_turns, needed))
+    return scale.with_training(max_turns=max(scale.max_turns, needed))
 
 
 # --- Numbers ------------------------------------------------------------------------------
