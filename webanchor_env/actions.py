@@ -45,13 +45,16 @@ MAX_ACTION_DEPTH = 16
 DEFAULT_MAX_ITEMS = 5
 """Queries per search call, URLs per visit call."""
 MAX_QUERY_CHARS = 512
-"""Longest search query; the search index reads no further (``index.MAX_QUERY_CHARS``)."""
+"""Longest search query; the search index cuts longer ones here too (the encoder reads
+~256 tokens anyway)."""
 MAX_URL_CHARS = 2_048
 """Longest URL or page title in a visit call."""
 MAX_GOAL_CHARS = 2_000
 """Longest goal of a visit call."""
 MAX_OFFSET = 1_000_000_000
 """Largest ``offset`` of a visit call (characters, or passages in goal mode)."""
+MAX_TOP_K = 50
+"""Most search results per query a tool or the search service returns."""
 
 SEARCH, VISIT, ANSWER = "search", "visit", "answer"
 TOOL_NAMES = (SEARCH, VISIT)

@@ -27,14 +27,13 @@ from typing import Any
 import faiss
 import numpy as np
 
+from webanchor_env.actions import MAX_QUERY_CHARS
 from webanchor_env.embedding import Encoder
 from webanchor_env.passages import Passage
 
 INDEX_TYPES = ("flat", "ivf", "hnsw")
 VECTOR_CODES = ("float32", "float16", "sq8")
 """How a flat index stores its vectors: exact, half precision, or 8-bit scalar quantized."""
-MAX_QUERY_CHARS = 512
-"""Queries are cut to this many characters (the encoder reads ~256 tokens anyway)."""
 SNIPPET_CHARS = 300
 MANIFEST_FILE = "manifest.json"
 INDEX_FILE = "index.faiss"

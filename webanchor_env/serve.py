@@ -75,6 +75,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from webanchor_env.actions import MAX_TOP_K
 from webanchor_env.retrieval import BACKEND_SEARCH_MODE, SEARCH_MODES
 
 if TYPE_CHECKING:
@@ -85,7 +86,6 @@ MAX_BODY_BYTES = 1 << 20
 MAX_HEADER_BYTES = 16 << 10
 """Request line and headers larger than this are refused (400)."""
 MAX_QUERIES_PER_REQUEST = 256
-MAX_TOP_K = 50
 LATENCY_WINDOW = 10_000
 """The p50/p99 latencies are over this many most recent requests."""
 JSON_TYPE = "application/json"
