@@ -24,6 +24,7 @@ from agents.train.checkpoint import (
 )
 from agents.train.config import AgentKind, TrainConfig
 from agents.train.logging import CURVES_FILE, plot_curves
+from agents.train.memory import release_free_memory
 from agents.train.run import Run, TrainResult, env_factory, env_settings, model_format
 
 FINAL_DIR = "final"
@@ -55,6 +56,7 @@ def run_loop(run: Run, total: int, step_fn: StepFn, stage_of: Callable[[int], in
     step = first
     for step in range(first, total):
         record = step_fn(step)
+        release_free_memory()  # freed activations back to the OS, so the RSS stays bounded
         run.logger.log(record)
         bar.update(1)
         bar.set_postfix(_postfix(record), refresh=False)

@@ -4,13 +4,48 @@ The model's own activations dominate a step on long agent conversations (SmolLM2
 30 layers, each keeping several [B, T, 576] and [B, T, 1536] tensors for the backward), so
 :func:`checkpoint_activations` has each layer's activations recomputed in the backward
 instead of kept. Logits are bounded in :mod:`agents.train.logprobs`.
+
+Between steps, :func:`release_free_memory` hands the C allocator's free pages back to the
+operating system: a step's tensors are freed, but glibc keeps the pages of freed blocks
+below its (rising) mmap threshold, and with sequence lengths that change every step the
+resident size grows far beyond one step's working set.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import resource
 
 from torch import nn
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+def release_free_memory() -> bool:
+    """Return freed heap memory to the OS (glibc ``malloc_trim(0)``); False where the C
+    library has no such call (not glibc), True when memory was released."""
+    libc = _libc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+def rss_gib() -> float | None:
+    """This process's resident set size now, in GiB (Linux ``/proc``; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * resource.getpagesize() / 2**30
 
 
 def peak_rss_gib() -> float:
