@@ -21,7 +21,14 @@ from typing import Any
 
 from agents.policy import DEFAULT_STOP, GenerationRequest, Policy, SamplingParams
 from agents.prompts import PromptVariant, register_prompt
-from agents.rollout import EnvFactory, RolloutConfig, RolloutEngine
+from agents.rollout import (
+    ActionReader,
+    AgentKind,
+    EnvFactory,
+    RolloutConfig,
+    RolloutEngine,
+    TextAction,
+)
 from agents.scripted import Move, OraclePolicy, after_prefill, turn_index
 from agents.trajectory import Trajectory, json_safe
 from webanchor_env.actions import parse_action
@@ -148,6 +155,14 @@ class AnticipatoryReader:
     def read(self, text: str) -> tuple[Any, tuple[dict[str, Any], ...]]:
         predicted = parse_predicted_actions(text, self.horizon)
         return (predicted[0] if predicted else text), predicted
+
+
+def action_reader(agent: str, horizon: int = DEFAULT_HORIZON) -> ActionReader:
+    """How an ``agent`` kind's turns are read: the whole text as the action (react), or the
+    predicted list whose first action is run (anticipatory)."""
+    if AgentKind(agent) is AgentKind.ANTICIPATORY:
+        return AnticipatoryReader(horizon)
+    return TextAction()
 
 
 # --- The agent --------------------------------------------------------------------------------

@@ -50,14 +50,14 @@ from agents.agent_format import AgentFormat
 from agents.models import INFERENCE_DTYPES, model_directory
 from agents.policy import Policy, SamplingParams
 from agents.prompts import PromptVariant, get_prompt
-from agents.rollout import EnvFactory, RolloutConfig, RolloutEngine, TextAction
+from agents.rollout import AgentKind, EnvFactory, RolloutConfig, RolloutEngine
 from agents.trajectory import Trajectory, Turn, load_jsonl, save_jsonl
 from webanchor_env.actions import ErrorCode
 from webanchor_env.env import describe_splits
 from wiki_corpus.schema import Task
 
 SCRIPTED = ("oracle", "naive", "random")
-AGENTS = ("react", "anticipatory")
+AGENTS = tuple(kind.value for kind in AgentKind)
 FORMAT_ERRORS = frozenset(
     code.value
     for code in (
@@ -357,21 +357,20 @@ def rollout_config(config: EvalConfig) -> RolloutConfig:
         top_p=config.top_p,
         seed=config.seed,
     )
-    if config.agent == "anticipatory":
-        from agents.anticipatory import AnticipatoryReader, anticipatory_prompt
+    from agents.anticipatory import action_reader, anticipatory_prompt
 
-        prompt: PromptVariant = (
-            get_prompt(config.prompt) if config.prompt else anticipatory_prompt(config.horizon)
-        )
-        reader: Any = AnticipatoryReader(config.horizon)
+    if config.prompt:
+        prompt: PromptVariant = get_prompt(config.prompt)
+    elif config.agent == AgentKind.ANTICIPATORY:
+        prompt = anticipatory_prompt(config.horizon)
     else:
-        prompt, reader = get_prompt(config.prompt or "react-plan"), TextAction()
+        prompt = get_prompt("react-plan")
     return RolloutConfig(
         group_size=config.n,
         prompt=prompt,
         params=params,
         max_turns=config.max_turns,
-        reader=reader,
+        reader=action_reader(config.agent, config.horizon),
         split=config.split,
     )
 

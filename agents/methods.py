@@ -54,7 +54,7 @@ from agents.train.algos import (
 )
 from agents.train.config import AgentKind, Algo, TrainConfig
 
-AGENT_KINDS = ("react", "anticipatory")
+AGENT_KINDS = tuple(kind.value for kind in AgentKind)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ tokens whether it runs in a batch or alone (up to floating-point near-ties).
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,15 @@ class ActionReader(Protocol):
     """Turns an assistant message into the environment's action (and any predicted actions)."""
 
     def read(self, text: str) -> tuple[Action, tuple[dict[str, Any], ...] | None]: ...
+
+
+class AgentKind(str, enum.Enum):
+    """How an agent's turns are read (:func:`agents.anticipatory.action_reader`)."""
+
+    REACT = "react"
+    """A plan in the first turn, then one action a turn: the whole text is the action."""
+    ANTICIPATORY = "anticipatory"
+    """TraceR1: every turn predicts the next ``horizon`` actions; the first is run."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import shutil
 import sys
@@ -88,25 +89,30 @@ class Scale:
         """This scale with other training settings."""
         return dataclasses.replace(self, training={**self.training, **changes})
 
+    @functools.cached_property
+    def settings(self) -> Any:
+        """The scale's TrainConfig (built once; ``config(**changes)`` for a model's own)."""
+        return self.config()
+
     # The settings evaluation shares with training (every row of a table plays episodes
     # as the models were trained to).
-    max_turns = property(lambda self: self.config().max_turns)
-    max_new_tokens = property(lambda self: self.config().max_new_tokens)
-    visit_chars = property(lambda self: self.config().visit_chars)
-    top_k = property(lambda self: self.config().top_k)
-    temperature = property(lambda self: self.config().temperature)
-    seed = property(lambda self: self.config().seed)
-    judge_model = property(lambda self: self.config().judge_model)
+    max_turns = property(lambda self: self.settings.max_turns)
+    max_new_tokens = property(lambda self: self.settings.max_new_tokens)
+    visit_chars = property(lambda self: self.settings.visit_chars)
+    top_k = property(lambda self: self.settings.top_k)
+    temperature = property(lambda self: self.settings.temperature)
+    seed = property(lambda self: self.settings.seed)
+    judge_model = property(lambda self: self.settings.judge_model)
 
     def training_key(self) -> dict[str, Any]:
         """The settings that change a trained model (the cache key of trained models)."""
         from agents import cli
 
-        return cli.flatten(self.config())
+        return cli.flatten(self.settings)
 
     def describe(self) -> str:
         """One line of the budgets for a results note."""
-        c = self.config()
+        c = self.settings
         model = "tiny random model" if c.tiny_model else (c.model or "SmolLM2-135M-Instruct")
         return (
             f"scale {self.name}: {model}; {self.eval_tasks} tasks per corpus x {self.runs} "

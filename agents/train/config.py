@@ -18,6 +18,7 @@ from typing import Any
 
 from agents import cli
 from agents.grpo import AdvantageScale, Aggregation, KLConfig, Normalization
+from agents.rollout import AgentKind
 
 
 class Algo(str, enum.Enum):
@@ -30,15 +31,6 @@ class Algo(str, enum.Enum):
     RANDOM_STEP_GRPO = "random-step-grpo"
     TRACER1 = "tracer1"
     SFT = "sft"
-
-
-class AgentKind(str, enum.Enum):
-    """How the policy's turns are read."""
-
-    REACT = "react"
-    """A plan in the first turn, then one action a turn."""
-    ANTICIPATORY = "anticipatory"
-    """TraceR1: every turn predicts the next ``horizon`` actions; the first is run."""
 
 
 class PlanReward(str, enum.Enum):

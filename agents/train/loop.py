@@ -13,16 +13,16 @@ from typing import Any
 
 import torch
 
+from agents.anticipatory import action_reader  # (importing it registers its prompts)
 from agents.policy import SamplingParams
 from agents.prompts import get_prompt
-from agents.rollout import RolloutConfig, RolloutEngine, TextAction
+from agents.rollout import RolloutConfig, RolloutEngine
 from agents.train.checkpoint import (
     TrainerState,
     load_checkpoint,
     resolve_resume,
     save_checkpoint,
 )
-from agents.train.config import AgentKind, TrainConfig
 from agents.train.logging import CURVES_FILE, plot_curves
 from agents.train.memory import release_free_memory
 from agents.train.run import Run, TrainResult, env_factory, env_settings, model_format
@@ -120,17 +120,6 @@ def conclude(run: Run, done: int, total: int, before: float | None) -> TrainResu
     return TrainResult(Path(run.config.output_dir), done, finished, before, after)
 
 
-def action_reader(config: TrainConfig) -> Any:
-    """How the rollouts of ``config`` read a turn: the text as one action (react), or the
-    anticipatory agent's predicted list, whose first action is run (TraceR1). Importing
-    :mod:`agents.anticipatory` also registers its prompt variants."""
-    if config.agent is AgentKind.ANTICIPATORY:
-        from agents.anticipatory import AnticipatoryReader
-
-        return AnticipatoryReader(config.horizon)
-    return TextAction()
-
-
 def evaluate(run: Run, num_tasks: int, split: str = "dev") -> float:
     """Greedy pass@1 on the first ``num_tasks`` tasks of ``split``, shared over processes."""
     from agents.hf_policy import HFPolicy
@@ -140,13 +129,12 @@ def evaluate(run: Run, num_tasks: int, split: str = "dev") -> float:
     ids = [t.id for t in backend.corpus.tasks_in(split)[:num_tasks]]
     mine = ids[run.rank :: run.world]
     params = SamplingParams(max_new_tokens=c.max_new_tokens, temperature=0.0, seed=0)
-    reader = action_reader(c)  # first: it registers the anticipatory prompts
     config = RolloutConfig(
         prompt=get_prompt(c.prompt),
         params=params,
         max_turns=c.max_turns,
         split=split,
-        reader=reader,
+        reader=action_reader(c.agent, c.horizon),
     )
     solved = 0.0
     if mine:

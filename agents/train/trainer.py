@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from agents.anticipatory import action_reader  # (importing it registers its prompts)
 from agents.grpo import Advantages, group_advantages
 from agents.methods import stages_for
 from agents.policy import SamplingParams
@@ -43,7 +44,7 @@ from agents.train.batch import TrainBatch, collate
 from agents.train.config import Algo, PlanJudge, TrainConfig
 from agents.train.logging import Tally, means
 from agents.train.logprobs import sequence_logprobs
-from agents.train.loop import action_reader, conclude, evaluate, run_loop
+from agents.train.loop import conclude, evaluate, run_loop
 from agents.train.rewards import RewardBatch, score
 from agents.train.run import Run, TrainResult, guard_oom, param_sync, setup_run
 from agents.train.sft import train_sft
@@ -84,9 +85,8 @@ def rollout_config(config: TrainConfig, stage: Stage, seed: int) -> RolloutConfi
     params = SamplingParams(
         max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=seed
     )
-    reader = action_reader(config)  # first: it registers the anticipatory prompts
     return RolloutConfig(
-        reader=reader,
+        reader=action_reader(config.agent, config.horizon),
         group_size=stage.settings.group_size,
         prompt=get_prompt(config.prompt),
         params=params,
