@@ -36,6 +36,7 @@ from agents.train.batch import pad_trajectories
 from agents.train.config import TrainConfig
 from agents.train.logprobs import CHUNK_SIZE, token_logprobs
 from agents.train.loop import conclude, evaluate, run_loop
+from agents.train.memory import release_free_memory
 from agents.train.run import LRSchedule, Run, TrainResult, param_sync, setup_run
 from agents.train.update import clip_gradients
 from agents.trajectory import Trajectory
@@ -185,6 +186,7 @@ def sft_step(run: Run, data: Sequence[Trajectory], step: int, per_epoch: int) ->
             weight = count * run.world / total if total > 0 else 0.0
             run.comm.backward(loss * weight)
         loss_sum += float(loss.detach()) * count
+        release_free_memory()  # the micro-batch's freed activations, before the next one
     norm = clip_gradients(run.model, c.max_grad_norm)
     run.optimizer.step()
     run.scheduler.step()
