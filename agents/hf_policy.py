@@ -5,7 +5,12 @@ the prompts, runs one prefill forward pass (attention mask + position ids, so pa
 does not change a row), then decodes token by token with the KV cache. When the rows
 share a long common prefix (episodes of one task: same system prompt and question), the
 prefix is prefilled once at batch size 1, its cache is repeated for every row, and only
-each row's own suffix is prefilled (see :func:`shared_prefix_length`). Each row samples
+each row's own suffix is prefilled (see :func:`shared_prefix_length`). With
+``reuse_cache`` (the default) the policy also keeps the key/value states of what it ran
+(:class:`agents.kv_cache.PrefixStore`): a row whose prompt extends a sequence run before
+(the same episode's previous turn, or an earlier row of its group) prefills only the new
+tokens, one row at a time with no padding, and the rows are then decoded together from
+one left-padded cache that grows in place. Each row samples
 from its own seeded random stream, stops on its own (EOS, a stop string, or the per-turn
 limit) and is dropped from the batch and the cache when it does. The loop is written
 here rather than with ``model.generate`` because the rollout engine needs the exact
@@ -15,13 +20,15 @@ and log-probabilities: see :mod:`agents.policy`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
-from transformers.cache_utils import Cache, DynamicLayer
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
+from agents.kv_cache import PrefixStore, cache_of, left_padded, states_of
 from agents.policy import (
     FinishReason,
     GenerationRequest,
@@ -173,6 +180,14 @@ class HFPolicy:
             KV cache for every row, when it is at least ``min_shared_prefix`` tokens long
             (False: prefill every full prompt, as a batch).
         min_shared_prefix: the shortest common prefix worth an extra forward pass.
+        reuse_cache: keep the key/value states of the sequences run, so that a prompt
+            extending one of them prefills only its new tokens (models whose cache layers
+            are all plain ``DynamicLayer``; others prefill in full). States are kept within
+            a call (the rows of a group) and, inside :meth:`keeping_states`, across calls;
+            they are forgotten when the model's parameters change.
+        cache_bytes: the most memory the kept states may take (least recently used go).
+
+    ``prefilled_positions`` counts the prompt positions run through the model so far.
     """
 
     def __init__(
@@ -184,8 +199,14 @@ class HFPolicy:
         max_batch_size: int | None = None,
         share_prefix: bool = True,
         min_shared_prefix: int = 32,
+        reuse_cache: bool = True,
+        cache_bytes: int = 1 << 30,
     ) -> None:
         self.model = model
+        self.reuse_cache = reuse_cache and _plain_cache_layers(model)
+        self.store = PrefixStore(cache_bytes)
+        self.prefilled_positions = 0
+        self._keeping = 0
         self.share_prefix = share_prefix
         self.min_shared_prefix = min_shared_prefix
         self.tokenizer = tokenizer
@@ -210,6 +231,19 @@ class HFPolicy:
         model, tokenizer = load_model_and_tokenizer(name_or_path, device=device, dtype=dtype)
         return cls(model, tokenizer, max_batch_size=max_batch_size, share_prefix=share_prefix)
 
+    @contextlib.contextmanager
+    def keeping_states(self) -> Iterator[None]:
+        """Within the block, calls keep the key/value states of what they ran for the calls
+        after them (the rollout engine opens one per run: an episode's turns extend each
+        other). Outside, a call starts from nothing: the same call gives the same result."""
+        self._keeping += 1
+        try:
+            yield
+        finally:
+            self._keeping -= 1
+            if not self._keeping:
+                self.store.clear()  # their memory goes back
+
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[SampledTurn]:
@@ -230,6 +264,8 @@ class HFPolicy:
                     )
         finally:
             self.model.train(was_training)
+            if not self._keeping:
+                self.store.clear()
         return turns
 
     def _generate_batch(
@@ -240,13 +276,19 @@ class HFPolicy:
     ) -> list[SampledTurn]:
         """Prefill all rows, then decode step by step, dropping rows as they finish."""
         device = self.model.device
-        cache, logits, mask, next_pos = self._prefill([r.prompt_ids for r in requests])
+        prompts = [r.prompt_ids for r in requests]
+        if self.reuse_cache:
+            cache, logits, mask, next_pos = self._prefill_reusing(prompts, params.max_new_tokens)
+        else:
+            cache, logits, mask, next_pos = self._prefill(prompts)
         rows = [_Row() for _ in requests]
         active = list(range(len(requests)))  # active[k]: request of cache row k
         for step in range(params.max_new_tokens):
             tokens, logps = sample_tokens(logits, params, [generators[i] for i in active])
             last = step == params.max_new_tokens - 1
             keep = self._record(rows, active, tokens.tolist(), logps.tolist(), params, last)
+            if self.reuse_cache:
+                self._keep_finished(cache, mask, prompts, rows, active, keep)
             if not keep:
                 break
             if len(keep) < len(active):
@@ -279,6 +321,7 @@ class HFPolicy:
         if shared >= max(self.min_shared_prefix, 1):
             prefix = torch.tensor([prompts[0][:shared]], dtype=torch.long, device=device)
             out = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1)
+            self.prefilled_positions += shared
             cache = out.past_key_values
             if all(type(layer) is DynamicLayer for layer in getattr(cache, "layers", ())):
                 cache.batch_repeat_interleave(len(prompts))  # [1, ...] -> [B, ...]
@@ -286,6 +329,7 @@ class HFPolicy:
                 ids, mask, positions = left_pad_after_prefix(
                     suffixes, shared, self.pad_token_id, device
                 )
+                self.prefilled_positions += ids.numel()  # padding runs too
                 out = self.model(
                     input_ids=ids,
                     attention_mask=mask,
@@ -297,6 +341,7 @@ class HFPolicy:
                 return out.past_key_values, out.logits[:, -1, :], mask, positions[:, -1] + 1
             # Other cache layouts (sliding windows, ...): fall back to full prompts.
         ids, mask, positions = left_pad(prompts, self.pad_token_id, device)
+        self.prefilled_positions += ids.numel()
         out = self.model(
             input_ids=ids,
             attention_mask=mask,
@@ -305,6 +350,49 @@ class HFPolicy:
             logits_to_keep=1,
         )
         return out.past_key_values, out.logits[:, -1, :], mask, positions[:, -1] + 1
+
+    def _prefill_reusing(
+        self, prompts: list[tuple[int, ...]], spare: int
+    ) -> tuple[Cache, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`_prefill` from the kept states: each row prefills what no stored sequence
+        covers, alone (no padding); its prompt's states are kept for the rows after it.
+        The rows' states are then stacked, left-padded, with ``spare`` free positions."""
+        device = self.model.device
+        self.store.check_model(self.model)
+        rows, logits = [], []
+        for prompt in prompts:
+            length, past = self.store.longest_prefix(prompt, limit=len(prompt) - 1)
+            out = self.model(
+                input_ids=torch.tensor([prompt[length:]], dtype=torch.long, device=device),
+                position_ids=torch.arange(length, len(prompt), device=device)[None],
+                past_key_values=cache_of(past, length, capacity=len(prompt)),
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            self.prefilled_positions += len(prompt) - length
+            rows.append(states_of(out.past_key_values))
+            self.store.put(prompt, rows[-1])
+            logits.append(out.logits[:, -1, :])
+        cache, mask = left_padded(rows, spare)
+        next_pos = torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device)
+        return cache, torch.cat(logits), mask, next_pos
+
+    def _keep_finished(
+        self,
+        cache: DynamicCache,
+        mask: torch.Tensor,
+        prompts: list[tuple[int, ...]],
+        rows: list[_Row],
+        active: list[int],
+        keep: list[int],
+    ) -> None:
+        """Store the states of the rows that just finished: their prompt and every sampled
+        token but the last (which was never run through the model)."""
+        kept = set(keep)
+        for k, request_index in enumerate(active):
+            if k not in kept:
+                ids = prompts[request_index] + tuple(rows[request_index].token_ids[:-1])
+                self.store.put(ids, states_of(cache, k, columns=mask[k].bool()))
 
     def _record(
         self,
@@ -351,6 +439,19 @@ class HFPolicy:
             text=self.tokenizer.decode(body, skip_special_tokens=False),
             finish_reason=row.finish_reason or "length",
         )
+
+
+def _plain_cache_layers(model: PreTrainedModel) -> bool:
+    """Whether ``model``'s cache is made of plain full-attention layers only (no sliding
+    windows, no recurrent state): the layout :mod:`agents.kv_cache` keeps and restores."""
+    config = getattr(model, "config", None)
+    if config is None:
+        return False
+    try:
+        layers = DynamicCache(config=config).layers
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return all(type(layer) is DynamicLayer for layer in layers)
 
 
 def _default_eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:

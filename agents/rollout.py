@@ -41,6 +41,7 @@ tokens whether it runs in a batch or alone (up to floating-point near-ties).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -280,7 +281,9 @@ class RolloutEngine:
                 episodes.append(episode)
                 if first is not None and not episode.done:
                     self._forced_turn(episode, first)
-        return self._loop(episodes, on_finish)
+        keeping = getattr(self.policy, "keeping_states", None)  # an episode's turns share states
+        with keeping() if callable(keeping) else contextlib.nullcontext():
+            return self._loop(episodes, on_finish)
 
     def _loop(
         self, episodes: list[_Episode], on_finish: Callable[[Trajectory], None] | None

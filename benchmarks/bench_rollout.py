@@ -1,13 +1,15 @@
-"""Rollout speed: G episodes in lockstep (one batched generate call a turn) against the same
-G episodes played one after another, with the same model, prompt and limits on this CPU.
+"""Rollout speed: the same G episodes of one task, played by today's engine (each turn
+keeps the key/value states of the turns before it and prefills only its new tokens) and
+by the previous one (every turn prefills the whole conversation again), side by side in
+one process on this CPU; and G episodes in lockstep against one after another.
 
     python -m benchmarks.bench_rollout                       # tiny random model and SmolLM2
-    python -m benchmarks.bench_rollout --models tiny --max-new-tokens 64
+    python -m benchmarks.bench_rollout --models smollm2 --dtype bfloat16
 
-Prints a markdown table of generated tokens per second and appends it to
+Prints a markdown table (CPU seconds per generated token, prefilled positions against
+the positions that had never been run before) and appends it to
 ``benchmarks/RESULTS.md`` with the machine, the date and the command (``--no-append``:
-print only). Episodes run on the first task of the chosen split of the bundled wiki (its
-search index is built on first use).
+print only). Episodes run on the first task of the chosen split of the bundled wiki.
 The tiny model is the randomly initialized Llama of the unit tests (SmolLM2 tokenizer); it
 rarely writes a stop string, so nearly every turn runs to ``max_new_tokens``.
 """
@@ -18,7 +20,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gymnasium as gym
 
@@ -38,10 +40,14 @@ class Bench:
     """Models: "tiny" (random, test-sized) and/or "smollm2"."""
     group_size: int = 8
     """G: episodes of one task."""
-    max_turns: int = 2
+    max_turns: int = 3
     """Assistant turns per episode."""
-    max_new_tokens: int = 32
+    max_new_tokens: int = 64
     """Tokens per turn."""
+    dtype: str = "float32"
+    """Weights of the model (float32, bfloat16)."""
+    one_by_one: bool = False
+    """Also play the G episodes one after another (today's engine)."""
     corpus: str = "default"
     split: str = "test"
     seed: int = 0
@@ -52,67 +58,125 @@ class Bench:
     """Append the table to benchmarks/RESULTS.md."""
 
 
-def load(name: str) -> HFPolicy:
+class Needed:
+    """Counts the prompt positions no earlier forward pass had run (a trie of every
+    sequence run so far): what a perfect cache would prefill."""
+
+    def __init__(self) -> None:
+        self.root: dict = {}
+        self.positions = 0
+
+    def add(self, ids, count: bool) -> None:
+        node = self.root
+        for token in ids:
+            if token not in node:
+                node[token] = {}
+                self.positions += count
+            node = node[token]
+
+
+class Counting:
+    """A policy that counts the positions its inner HFPolicy needed to prefill."""
+
+    def __init__(self, inner: HFPolicy) -> None:
+        self.inner, self.needed = inner, Needed()
+        self.tokenizer, self.eos_token_ids = inner.tokenizer, inner.eos_token_ids
+        self.keeping_states = inner.keeping_states
+
+    def generate(self, requests, params):
+        for request in requests:
+            self.needed.add(request.prompt_ids, count=True)
+        turns = self.inner.generate(requests, params)
+        for request, turn in zip(requests, turns):
+            self.needed.add(request.prompt_ids + turn.token_ids[:-1], count=False)
+        return turns
+
+
+def load(name: str, dtype: str):
+    import torch
+
     if name == "tiny":
         from agents.testing import smollm2_tokenizer, tiny_causal_lm
 
         tokenizer = smollm2_tokenizer()
-        return HFPolicy(tiny_causal_lm(tokenizer), tokenizer)
-    return HFPolicy.from_pretrained(None if name == "smollm2" else name, device="cpu")
+        return tiny_causal_lm(tokenizer).to(getattr(torch, dtype)), tokenizer
+    from agents.models import load_model_and_tokenizer
+
+    source = None if name == "smollm2" else name
+    return load_model_and_tokenizer(source, device="cpu", dtype=getattr(torch, dtype))
 
 
-def play(engine: RolloutEngine, task_id: str, group_size: int, lockstep: bool) -> dict:
-    """Generated tokens, turns and seconds of G episodes, batched or one by one."""
+ENGINES = {"kept states": True, "full prefill (previous)": False}
+"""Engine name -> ``HFPolicy(reuse_cache=...)``."""
+
+
+def play(policy: Counting, make_env, config: RolloutConfig, task_id: str, lockstep: bool) -> dict:
+    """Generated tokens, prefilled positions and seconds of G episodes."""
+    size = config.group_size
+    config = replace(config, group_size=size if lockstep else 1)
+    inner, before = policy.inner, policy.inner.prefilled_positions
     start, cpu = time.perf_counter(), time.process_time()
-    if lockstep:
-        trajectories = engine.run([task_id])
-    else:
-        trajectories = [t for g in range(group_size) for t in engine.run([task_id], group_ids=[g])]
-    seconds = time.perf_counter() - start
+    with RolloutEngine(policy, make_env, config) as engine:
+        if lockstep:
+            trajectories = engine.run([task_id])
+        else:
+            trajectories = [t for g in range(size) for t in engine.run([task_id], group_ids=[g])]
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     tokens = sum(sum(t.action_mask) for t in trajectories)
     return {
-        "mode": "lockstep" if lockstep else "one by one",
         "episodes": len(trajectories),
         "turns": sum(t.num_turns for t in trajectories),
         "tokens": tokens,
         "seconds": seconds,
-        "cpu_seconds": time.process_time() - cpu,
-        "tokens_per_s": tokens / seconds,
+        "cpu_seconds": cpu,
+        "cpu_ms_per_token": 1000 * cpu / max(tokens, 1),
+        "prefilled": inner.prefilled_positions - before,
+        "needed": policy.needed.positions,
     }
 
 
 def measure(bench: Bench, name: str, make_env, task_id: str) -> list[dict]:
-    policy = load(name)
-    warm_up = GenerationRequest(tuple(policy.tokenizer.encode("Hello there")))
-    policy.generate([warm_up] * 2, SamplingParams(max_new_tokens=2))  # kernels, allocator
-    params = SamplingParams(max_new_tokens=bench.max_new_tokens, seed=bench.seed)
+    model, tokenizer = load(name, bench.dtype)
+    config = RolloutConfig(
+        group_size=bench.group_size,
+        prompt=REACT_PREFILL,
+        params=SamplingParams(max_new_tokens=bench.max_new_tokens, seed=bench.seed),
+        max_turns=bench.max_turns,
+    )
+    runs = [(engine, True) for engine in ENGINES]
+    if bench.one_by_one:
+        runs.append((next(iter(ENGINES)), False))
     rows = []
-    for lockstep in (True, False):
-        config = RolloutConfig(
-            group_size=bench.group_size if lockstep else 1,
-            prompt=REACT_PREFILL,
-            params=params,
-            max_turns=bench.max_turns,
-        )
-        with RolloutEngine(policy, make_env, config) as engine:
-            rows.append({"model": name, **play(engine, task_id, bench.group_size, lockstep)})
+    for engine, lockstep in runs:
+        policy = Counting(HFPolicy(model, tokenizer, reuse_cache=ENGINES[engine]))
+        warm_up = GenerationRequest(tuple(tokenizer.encode("Hello there")))
+        policy.inner.generate([warm_up] * 2, SamplingParams(max_new_tokens=2))  # kernels
+        mode = "lockstep" if lockstep else "one by one"
+        row = {"model": name, "engine": engine, "mode": mode}
+        rows.append(row | play(policy, make_env, config, task_id, lockstep))
         print(
-            f"{name} {rows[-1]['mode']}: {rows[-1]['tokens_per_s']:.1f} tokens/s", file=sys.stderr
+            f"{name} {engine} {mode}: {rows[-1]['cpu_ms_per_token']:.1f} CPU ms/token",
+            file=sys.stderr,
         )
-    rows[0]["speedup"] = rows[0]["tokens_per_s"] / rows[1]["tokens_per_s"]
+    base = rows[1]["cpu_ms_per_token"]
+    for row in rows:
+        row["speedup"] = base / row["cpu_ms_per_token"]
     return rows
 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| model | mode | episodes | turns | generated tokens | wall s | CPU s | tokens/s | speedup |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | engine | mode | episodes | turns | generated tokens | wall s | CPU s "
+        "| CPU ms / token | prefilled / needed positions | CPU speed-up vs previous |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        speedup = f"{r['speedup']:.2f}x" if "speedup" in r else ""
+        ratio = r["prefilled"] / max(r["needed"], 1)
         lines.append(
-            f"| {r['model']} | {r['mode']} | {r['episodes']} | {r['turns']} | {r['tokens']} | "
-            f"{r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['tokens_per_s']:.1f} | {speedup} |"
+            f"| {r['model']} | {r['engine']} | {r['mode']} | {r['episodes']} | {r['turns']} | "
+            f"{r['tokens']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
+            f"{r['cpu_ms_per_token']:.1f} | {r['prefilled']:,} / {r['needed']:,} = {ratio:.2f} | "
+            f"{r['speedup']:.2f}x |"
         )
     return "\n".join(lines)
 
@@ -122,9 +186,11 @@ def append_results(text: str, bench: Bench, load_before: tuple[float, float, flo
     settings = (
         f"G = {bench.group_size} episodes of one task ({bench.split} split of the {bench.corpus} "
         f"wiki), at most {bench.max_turns} turns of {bench.max_new_tokens} new tokens, "
-        f"prompt react-plan-prefill, temperature 1, {bench.threads} torch thread(s)."
+        f"prompt react-plan-prefill, temperature 1, {bench.dtype} weights, {bench.threads} "
+        "torch thread(s). Needed positions: those no earlier forward pass of the run had "
+        "computed (what a perfect cache prefills). CPU s is the process's own time."
     )
-    title = "Rollout engine: lockstep vs one by one"
+    title = "Rollout engine: kept key/value states vs full prefill"
     append_section(title, f"{settings}\n\n{text}", bench.note, load_at_start=load_before)
 
 
@@ -134,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group-size", type=int, default=Bench.group_size)
     parser.add_argument("--max-turns", type=int, default=Bench.max_turns)
     parser.add_argument("--max-new-tokens", type=int, default=Bench.max_new_tokens)
+    parser.add_argument("--dtype", default=Bench.dtype, choices=("float32", "bfloat16"))
+    parser.add_argument("--one-by-one", action="store_true", help="also play one at a time")
     parser.add_argument("--corpus", default=Bench.corpus)
     parser.add_argument("--split", default=Bench.split)
     parser.add_argument("--threads", type=int, default=Bench.threads)
@@ -145,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         group_size=args.group_size,
         max_turns=args.max_turns,
         max_new_tokens=args.max_new_tokens,
+        dtype=args.dtype,
+        one_by_one=args.one_by_one,
         corpus=args.corpus,
         split=args.split,
         threads=args.threads,

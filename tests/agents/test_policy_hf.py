@@ -397,7 +397,7 @@ def test_shared_prefix_logprobs_equal_a_full_forward_pass(
 @pytest.mark.parametrize("batch", ["suffixes", "identical", "mixed"])
 def test_shared_prefix_samples_like_full_prefill(policy, shared_requests, batch):
     requests = shared_batches(shared_requests)[batch]
-    plain = HFPolicy(policy.model, policy.tokenizer, share_prefix=False)
+    plain = HFPolicy(policy.model, policy.tokenizer, share_prefix=False, reuse_cache=False)
     for params in (FREE, SamplingParams(max_new_tokens=16, temperature=0.8, top_p=0.9, seed=5)):
         shared = generate_recorded(policy, requests, params)
         assert_same_samples(shared, generate_recorded(plain, requests, params))
@@ -422,7 +422,9 @@ def test_shared_prefix_survives_rows_leaving_the_batch(policy, shared_requests):
 
 
 def test_short_common_prefix_uses_the_full_prefill(policy, shared_requests, requests_):
-    """Below min_shared_prefix, or with sharing off, prompts are prefilled whole."""
+    """Without kept states: below min_shared_prefix, or with sharing off, prompts are
+    prefilled whole."""
+    policy = HFPolicy(policy.model, policy.tokenizer, reuse_cache=False)
     calls = []
     handle = policy.model.register_forward_pre_hook(
         lambda _m, _a, kw: calls.append(kw["input_ids"].shape), with_kwargs=True

@@ -50,6 +50,6 @@ def test_the_rollout_benchmark_keeps_its_note_and_start_load(results_file) -> No
     bench = bench_rollout.Bench(note="quiet machine")
     bench_rollout.append_results("| t |\n| --- |\n| 1 |", bench, (1.0, 2.0, 3.0))
     text = results_file.read_text(encoding="utf-8")
-    assert "## Rollout engine: lockstep vs one by one — " in text
+    assert "## Rollout engine: kept key/value states vs full prefill — " in text
     assert "Load average at the start: 1.00 / 2.00 / 3.00; at the end: " in text
     assert "Note: quiet machine" in text
