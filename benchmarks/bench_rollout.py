@@ -4,7 +4,7 @@ by the previous one (every turn prefills the whole conversation again), side by 
 one process on this CPU; and G episodes in lockstep against one after another.
 
     python -m benchmarks.bench_rollout                       # tiny random model and SmolLM2
-    python -m benchmarks.bench_rollout --models smollm2 --dtype bfloat16
+    python -m benchmarks.bench_rollout --models smollm2 --dtypes bfloat16
 
 Prints a markdown table (CPU seconds per generated token, prefilled positions against
 the positions that had never been run before) and appends it to
@@ -44,8 +44,8 @@ class Bench:
     """Assistant turns per episode."""
     max_new_tokens: int = 64
     """Tokens per turn."""
-    dtype: str = "float32"
-    """Weights of the model (float32, bfloat16)."""
+    dtypes: tuple[str, ...] = ("float32", "bfloat16")
+    """Weights of the kept-states engine (the previous engine runs in float32)."""
     one_by_one: bool = False
     """Also play the G episodes one after another (today's engine)."""
     corpus: str = "default"
@@ -106,12 +106,29 @@ def load(name: str, dtype: str):
     return load_model_and_tokenizer(source, device="cpu", dtype=getattr(torch, dtype))
 
 
-ENGINES = {"kept states": True, "full prefill (previous)": False}
-"""Engine name -> ``HFPolicy(reuse_cache=...)``."""
+PREVIOUS = "full prefill (previous)"
+KEPT = "kept states"
 
 
-def play(policy: Counting, make_env, config: RolloutConfig, task_id: str, lockstep: bool) -> dict:
-    """Generated tokens, prefilled positions and seconds of G episodes."""
+@dataclass(frozen=True)
+class Run:
+    """One measured configuration."""
+
+    engine: str
+    """:data:`KEPT` (``HFPolicy(reuse_cache=True)``) or :data:`PREVIOUS`."""
+    dtype: str
+    lockstep: bool = True
+
+
+def runs_of(bench: Bench) -> list[Run]:
+    """The previous engine in float32 first (the reference), then the kept-states engine in
+    each dtype, then (``--one-by-one``) the kept-states engine playing one episode at a time."""
+    runs = [Run(PREVIOUS, "float32")] + [Run(KEPT, dtype) for dtype in bench.dtypes]
+    return runs + ([Run(KEPT, bench.dtypes[0], lockstep=False)] if bench.one_by_one else [])
+
+
+def play(policy: Counting, make_env, config: RolloutConfig, task_id: str, lockstep: bool):
+    """Generated tokens, prefilled positions and seconds of G episodes; the trajectories."""
     size = config.group_size
     config = replace(config, group_size=size if lockstep else 1)
     inner, before = policy.inner, policy.inner.prefilled_positions
@@ -132,33 +149,49 @@ def play(policy: Counting, make_env, config: RolloutConfig, task_id: str, lockst
         "cpu_ms_per_token": 1000 * cpu / max(tokens, 1),
         "prefilled": inner.prefilled_positions - before,
         "needed": policy.needed.positions,
-    }
+    }, trajectories
+
+
+def logprob_gap(model, trajectories) -> tuple[float, float]:
+    """Mean and max |sampling log-prob - log-prob of ``model``| over the policy's tokens."""
+    import torch
+
+    from agents.train.logprobs import token_logprobs
+
+    gaps = []
+    with torch.no_grad():
+        for t in trajectories:
+            ids = torch.tensor([t.token_ids])
+            mask = torch.tensor([t.action_mask], dtype=torch.float32)
+            logp = token_logprobs(model, ids, torch.ones_like(ids), mask).logp[0]
+            sampled = torch.tensor(t.logprobs)
+            gaps.append((logp - sampled)[mask[0].bool()].abs())
+    every = torch.cat(gaps)
+    return float(every.mean()), float(every.max())
 
 
 def measure(bench: Bench, name: str, make_env, task_id: str) -> list[dict]:
-    model, tokenizer = load(name, bench.dtype)
     config = RolloutConfig(
         group_size=bench.group_size,
         prompt=REACT_PREFILL,
         params=SamplingParams(max_new_tokens=bench.max_new_tokens, seed=bench.seed),
         max_turns=bench.max_turns,
     )
-    runs = [(engine, True) for engine in ENGINES]
-    if bench.one_by_one:
-        runs.append((next(iter(ENGINES)), False))
+    models = {dtype: load(name, dtype) for dtype in {"float32", *bench.dtypes}}
     rows = []
-    for engine, lockstep in runs:
-        policy = Counting(HFPolicy(model, tokenizer, reuse_cache=ENGINES[engine]))
+    for run in runs_of(bench):
+        model, tokenizer = models[run.dtype]
+        policy = Counting(HFPolicy(model, tokenizer, reuse_cache=run.engine == KEPT))
         warm_up = GenerationRequest(tuple(tokenizer.encode("Hello there")))
         policy.inner.generate([warm_up] * 2, SamplingParams(max_new_tokens=2))  # kernels
-        mode = "lockstep" if lockstep else "one by one"
-        row = {"model": name, "engine": engine, "mode": mode}
-        rows.append(row | play(policy, make_env, config, task_id, lockstep))
-        print(
-            f"{name} {engine} {mode}: {rows[-1]['cpu_ms_per_token']:.1f} CPU ms/token",
-            file=sys.stderr,
-        )
-    base = rows[1]["cpu_ms_per_token"]
+        mode = "lockstep" if run.lockstep else "one by one"
+        row = {"model": name, "engine": run.engine, "dtype": run.dtype, "mode": mode}
+        figures, trajectories = play(policy, make_env, config, task_id, run.lockstep)
+        reference = models["float32"][0]
+        row |= figures | dict(zip(("gap_mean", "gap_max"), logprob_gap(reference, trajectories)))
+        rows.append(row)
+        print(f"{name} {run}: {row['cpu_ms_per_token']:.1f} CPU ms/token", file=sys.stderr)
+    base = rows[0]["cpu_ms_per_token"]
     for row in rows:
         row["speedup"] = base / row["cpu_ms_per_token"]
     return rows
@@ -166,17 +199,19 @@ def measure(bench: Bench, name: str, make_env, task_id: str) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| model | engine | mode | episodes | turns | generated tokens | wall s | CPU s "
-        "| CPU ms / token | prefilled / needed positions | CPU speed-up vs previous |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | engine | weights | mode | episodes | turns | generated tokens | wall s | CPU s "
+        "| CPU ms / token | prefilled / needed positions | CPU speed-up vs previous "
+        "| sampling log-prob vs float32 forward: mean / max abs gap |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         ratio = r["prefilled"] / max(r["needed"], 1)
         lines.append(
-            f"| {r['model']} | {r['engine']} | {r['mode']} | {r['episodes']} | {r['turns']} | "
+            f"| {r['model']} | {r['engine']} | {r['dtype']} | {r['mode']} | {r['episodes']} | "
+            f"{r['turns']} | "
             f"{r['tokens']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
             f"{r['cpu_ms_per_token']:.1f} | {r['prefilled']:,} / {r['needed']:,} = {ratio:.2f} | "
-            f"{r['speedup']:.2f}x |"
+            f"{r['speedup']:.2f}x | {r['gap_mean']:.1e} / {r['gap_max']:.1e} |"
         )
     return "\n".join(lines)
 
@@ -186,9 +221,11 @@ def append_results(text: str, bench: Bench, load_before: tuple[float, float, flo
     settings = (
         f"G = {bench.group_size} episodes of one task ({bench.split} split of the {bench.corpus} "
         f"wiki), at most {bench.max_turns} turns of {bench.max_new_tokens} new tokens, "
-        f"prompt react-plan-prefill, temperature 1, {bench.dtype} weights, {bench.threads} "
-        "torch thread(s). Needed positions: those no earlier forward pass of the run had "
-        "computed (what a perfect cache prefills). CPU s is the process's own time."
+        f"prompt react-plan-prefill, temperature 1, {bench.threads} torch thread(s), all in "
+        "one process. Needed positions: those no earlier forward pass of the run had "
+        "computed (what a perfect cache prefills). CPU s is the process's own time. Log-prob "
+        "gap: the sampling log-probs of the policy's tokens against a float32 forward pass "
+        "over the finished trajectories (what training computes)."
     )
     title = "Rollout engine: kept key/value states vs full prefill"
     append_section(title, f"{settings}\n\n{text}", bench.note, load_at_start=load_before)
@@ -200,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group-size", type=int, default=Bench.group_size)
     parser.add_argument("--max-turns", type=int, default=Bench.max_turns)
     parser.add_argument("--max-new-tokens", type=int, default=Bench.max_new_tokens)
-    parser.add_argument("--dtype", default=Bench.dtype, choices=("float32", "bfloat16"))
+    parser.add_argument(
+        "--dtypes", nargs="+", default=list(Bench.dtypes), choices=("float32", "bfloat16")
+    )
     parser.add_argument("--one-by-one", action="store_true", help="also play one at a time")
     parser.add_argument("--corpus", default=Bench.corpus)
     parser.add_argument("--split", default=Bench.split)
@@ -213,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         group_size=args.group_size,
         max_turns=args.max_turns,
         max_new_tokens=args.max_new_tokens,
-        dtype=args.dtype,
+        dtypes=tuple(args.dtypes),
         one_by_one=args.one_by_one,
         corpus=args.corpus,
         split=args.split,

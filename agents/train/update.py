@@ -42,6 +42,7 @@ from agents.grpo import (
 )
 from agents.train.batch import TrainBatch
 from agents.train.logprobs import CHUNK_SIZE, by_length, masked_entropy, token_logprobs
+from agents.train.memory import release_free_memory
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,7 @@ def _accumulate(
         with sync():
             loss, stats = _micro_step(model, micro.to(device), settings, weight, entropy)
             comm.backward(loss)
+        release_free_memory()  # the micro-batch's freed activations, before the next one
         if real and share > 0:
             out.append(stats)
     return out
