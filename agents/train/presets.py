@@ -31,11 +31,13 @@ SMOLLM2_CPU: dict[str, Any] = {
     "warmup_steps": 8,
     "sft_batch_size": 4,
     # One trajectory per forward: the longest (3,383 tokens) peaks at 2.75 GiB, against
-    # 4.37 GiB for two at once, for about 10% more time per step.
+    # 4.37 GiB for two at once; the first 48 steps of the recipe peaked at 3.79 GiB. It
+    # costs time: about 10% a step in isolation, more over the run (see RESULTS.md).
     "micro_batch_size": 1,
     "save_every": 20,
 }
-"""The SFT warm start of SmolLM2-135M-Instruct sized for a 2-core CPU (about 80 minutes)."""
+"""The SFT warm start of SmolLM2-135M-Instruct sized for a 2-core CPU: 250 steps of about
+25-30 s each (about two hours), under 4 GiB of memory."""
 
 PRESETS: dict[str, dict[str, Any]] = {"smollm2-cpu": SMOLLM2_CPU}
 
