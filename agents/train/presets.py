@@ -32,12 +32,12 @@ SMOLLM2_CPU: dict[str, Any] = {
     "sft_batch_size": 4,
     # One trajectory per forward: the longest (3,383 tokens) peaks at 2.75 GiB, against
     # 4.37 GiB for two at once; the first 48 steps of the recipe peaked at 3.79 GiB. It
-    # costs time: about 10% a step in isolation, more over the run (see RESULTS.md).
+    # costs time: about 10-15% a step (see RESULTS.md).
     "micro_batch_size": 1,
     "save_every": 20,
 }
-"""The SFT warm start of SmolLM2-135M-Instruct sized for a 2-core CPU: 250 steps of about
-25-30 s each (about two hours), under 4 GiB of memory."""
+"""The SFT warm start of SmolLM2-135M-Instruct sized for a 2-core CPU: 250 steps (the first
+8 took 20 s each on a quiet machine: about 85 minutes), under 4 GiB of memory."""
 
 PRESETS: dict[str, dict[str, Any]] = {"smollm2-cpu": SMOLLM2_CPU}
 

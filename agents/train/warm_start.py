@@ -1,6 +1,6 @@
 """Pack a finished LoRA SFT run into the shipped warm start (``agents/data/smollm2-sft``).
 
-    python -m agents.train --preset smollm2-cpu                  # the recipe (about two hours)
+    python -m agents.train --preset smollm2-cpu                  # the recipe (about 85 minutes)
     python -m agents.train.warm_start runs/smollm2-sft --wall-seconds 3600
     python -m benchmarks.bench_warm_start --manifest              # measured pass@1 -> manifest
 
