@@ -28,7 +28,15 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
-from agents.kv_cache import PrefixStore, cache_of, left_padded, states_of
+from agents.kv_cache import (
+    PrefixStore,
+    States,
+    cropped,
+    growing_cache,
+    left_padded,
+    length_buckets,
+    states_of,
+)
 from agents.policy import (
     FinishReason,
     GenerationRequest,
@@ -186,6 +194,8 @@ class HFPolicy:
             a call (the rows of a group) and, inside :meth:`keeping_states`, across calls;
             they are forgotten when the model's parameters change.
         cache_bytes: the most memory the kept states may take (least recently used go).
+        max_padding: rows that extend kept states are prefilled in batches of similar
+            length, padded by at most this share of their positions.
 
     ``prefilled_positions`` counts the prompt positions run through the model so far.
     """
@@ -201,10 +211,12 @@ class HFPolicy:
         min_shared_prefix: int = 32,
         reuse_cache: bool = True,
         cache_bytes: int = 1 << 30,
+        max_padding: float = 0.1,
     ) -> None:
         self.model = model
         self.reuse_cache = reuse_cache and _plain_cache_layers(model)
         self.store = PrefixStore(cache_bytes)
+        self.max_padding = max_padding
         self.prefilled_positions = 0
         self._keeping = 0
         self.share_prefix = share_prefix
@@ -354,28 +366,65 @@ class HFPolicy:
     def _prefill_reusing(
         self, prompts: list[tuple[int, ...]], spare: int
     ) -> tuple[Cache, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`_prefill` from the kept states: each row prefills what no stored sequence
-        covers, alone (no padding); its prompt's states are kept for the rows after it.
-        The rows' states are then stacked, left-padded, with ``spare`` free positions."""
+        """:meth:`_prefill` from the kept states: a row that extends a stored sequence
+        prefills only the rest (:meth:`_prefill_rest`); a row that extends none is prefilled
+        whole, alone, and kept for the rows after it (the rest of its group). The rows'
+        states are then stacked, left-padded, with ``spare`` free positions."""
         device = self.model.device
         self.store.check_model(self.model)
-        rows, logits = [], []
-        for prompt in prompts:
+        states: list = [None] * len(prompts)
+        logits: list = [None] * len(prompts)
+        rest: list[tuple[int, int, States]] = []  # (row, stored length, its states)
+        for i, prompt in enumerate(prompts):
             length, past = self.store.longest_prefix(prompt, limit=len(prompt) - 1)
+            if past is not None:
+                rest.append((i, length, cropped(past, length)))
+                continue
             out = self.model(
-                input_ids=torch.tensor([prompt[length:]], dtype=torch.long, device=device),
-                position_ids=torch.arange(length, len(prompt), device=device)[None],
-                past_key_values=cache_of(past, length, capacity=len(prompt)),
+                input_ids=torch.tensor([prompt], dtype=torch.long, device=device),
+                past_key_values=growing_cache(),
                 use_cache=True,
                 logits_to_keep=1,
             )
-            self.prefilled_positions += len(prompt) - length
-            rows.append(states_of(out.past_key_values))
-            self.store.put(prompt, rows[-1])
-            logits.append(out.logits[:, -1, :])
-        cache, mask = left_padded(rows, spare)
+            self.prefilled_positions += len(prompt)
+            states[i], logits[i] = states_of(out.past_key_values), out.logits[:, -1, :]
+            self.store.put(prompt, states[i])
+        lengths = [len(prompts[i]) - length for i, length, _ in rest]
+        for bucket in length_buckets(lengths, self.max_padding):
+            self._prefill_rest([rest[j] for j in bucket], prompts, states, logits)
+        cache, mask = left_padded(states, spare)
         next_pos = torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device)
         return cache, torch.cat(logits), mask, next_pos
+
+    def _prefill_rest(
+        self,
+        rows: list[tuple[int, int, States]],
+        prompts: list[tuple[int, ...]],
+        states: list,
+        logits: list,
+    ) -> None:
+        """Prefill, as one batch, what each row's prompt adds to its stored states: the
+        stored states left-padded, then the new tokens left-padded (a row's padding sits
+        between the two, masked); fills in ``states`` and ``logits`` and keeps the rows."""
+        device = self.model.device
+        suffixes = [prompts[i][length:] for i, length, _ in rows]
+        cache, past_mask = left_padded([past for _, _, past in rows], max(map(len, suffixes)))
+        ids, mask, positions = left_pad(suffixes, self.pad_token_id, device)
+        starts = torch.tensor([length for _, length, _ in rows], device=device)
+        mask = torch.cat([past_mask, mask], dim=-1)  # [B, P + S]
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions + starts[:, None],
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self.prefilled_positions += ids.numel()  # padding runs too
+        for k, (i, _, _) in enumerate(rows):
+            states[i] = states_of(out.past_key_values, k, columns=mask[k].bool())
+            logits[i] = out.logits[k : k + 1, -1, :]
+            self.store.put(prompts[i], states[i])
 
     def _keep_finished(
         self,

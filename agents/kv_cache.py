@@ -108,14 +108,9 @@ def growing_cache(layers: Iterable[GrowingLayer] = ()) -> DynamicCache:
     return cache
 
 
-def cache_of(states: States | None, length: int, capacity: int) -> DynamicCache:
-    """A cache holding the first ``length`` positions of ``states`` (None: an empty cache),
-    with room for ``capacity`` positions in all."""
-    if states is None or length == 0:
-        return growing_cache()
-    return growing_cache(
-        GrowingLayer.holding(k[..., :length, :], v[..., :length, :], capacity) for k, v in states
-    )
+def cropped(states: States, length: int) -> States:
+    """The first ``length`` positions of ``states`` (views)."""
+    return tuple((k[..., :length, :], v[..., :length, :]) for k, v in states)
 
 
 def states_of(cache: DynamicCache, row: int = 0, columns: Tensor | None = None) -> States:
@@ -148,6 +143,23 @@ def left_padded(rows: Sequence[States], spare: int) -> tuple[DynamicCache, Tenso
             mask[r, start:] = 1
         layers.append(GrowingLayer.over(keys, values, width))
     return growing_cache(layers), mask
+
+
+def length_buckets(lengths: Sequence[int], max_padding: float = 0.1) -> list[list[int]]:
+    """Indices of ``lengths`` in groups, longest first, such that padding every member of a
+    group to its longest adds at most ``max_padding`` of the group's real positions."""
+    buckets: list[list[int]] = []
+    total = 0
+    for i in sorted(range(len(lengths)), key=lambda j: -lengths[j]):
+        if buckets:
+            longest, size = lengths[buckets[-1][0]], len(buckets[-1]) + 1
+            if longest * size <= (1 + max_padding) * (total + lengths[i]):
+                buckets[-1].append(i)
+                total += lengths[i]
+                continue
+        buckets.append([i])
+        total = lengths[i]
+    return buckets
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:

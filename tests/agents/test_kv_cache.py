@@ -13,6 +13,7 @@ from agents.kv_cache import (
     common_prefix_length,
     growing_cache,
     left_padded,
+    length_buckets,
 )
 from agents.policy import GenerationRequest, SamplingParams
 from agents.testing import tiny_causal_lm
@@ -185,5 +186,47 @@ def test_the_old_full_prefill_stays_selectable(model, tokenizer):
         second, turns, prefilled = two_turns(old, tokenizer, first)
     assert prefilled == 2 * max(len(p) for p in second)  # every prompt, padded, in full
     for prompt, turn in zip(second, turns):
+        want = full_logp(model, prompt, turn.token_ids)
+        torch.testing.assert_close(torch.tensor(turn.logprobs), want, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "max_padding", "want"),
+    [
+        ([5, 100, 98, 7, 95], 0.1, [[1, 2, 4], [3], [0]]),
+        ([5, 100, 98, 7, 95], 0.5, [[1, 2, 4, 3], [0]]),
+        ([5, 100, 98, 7, 95], 0.0, [[1], [2], [4], [3], [0]]),
+        ([10, 10, 10], 0.0, [[0, 1, 2]]),
+        ([], 0.1, []),
+    ],
+)
+def test_length_buckets_bound_the_padding(lengths, max_padding, want):
+    buckets = length_buckets(lengths, max_padding)
+    assert buckets == want
+    for bucket in buckets:
+        real = sum(lengths[i] for i in bucket)
+        assert lengths[bucket[0]] * len(bucket) <= (1 + max_padding) * real
+
+
+def test_rows_of_different_lengths_prefill_together_behind_padding(model, tokenizer):
+    """Rows extending kept states by different amounts share one padded prefill (padding
+    between each row's kept states and its new tokens) with exact log-probs."""
+    policy = HFPolicy(model, tokenizer, max_padding=10.0)  # everything in one batch
+    first = [chat(tokenizer, f"Question {i}: who drew the {i}th map?") for i in range(3)]
+    tools = ["Nothing.", "A long answer from the tool, " * 6, "Two results: a, b."]
+    with policy.keeping_states():
+        turns1 = policy.generate([GenerationRequest(p) for p in first], PARAMS)
+        second = [
+            p
+            + t.token_ids
+            + tuple(tokenizer.encode(f"<|im_end|>\n<|im_start|>user\n{x}<|im_end|>\n"))
+            for p, t, x in zip(first, turns1, tools)
+        ]
+        before = policy.prefilled_positions
+        turns2 = policy.generate([GenerationRequest(p) for p in second], PARAMS)
+        new = [len(s) - len(p) - len(t.token_ids) + 1 for s, p, t in zip(second, first, turns1)]
+        assert len(set(new)) == 3  # three different lengths...
+        assert policy.prefilled_positions - before == 3 * max(new)  # ...padded to the longest
+    for prompt, turn in zip(second, turns2):
         want = full_logp(model, prompt, turn.token_ids)
         torch.testing.assert_close(torch.tensor(turn.logprobs), want, atol=1e-4, rtol=0)
