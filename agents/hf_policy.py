@@ -393,6 +393,9 @@ class HFPolicy:
         for bucket in length_buckets(lengths, self.max_padding):
             self._prefill_rest([rest[j] for j in bucket], prompts, states, logits)
         cache, mask = left_padded(states, spare)
+        # The batch's cache now holds all of it: the prompts' states (kept for the rest of
+        # each group) and those they extended (superseded when the rows finish) go.
+        self.store.drop_prefixes_of(prompts)
         next_pos = torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device)
         return cache, torch.cat(logits), mask, next_pos
 

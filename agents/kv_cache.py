@@ -236,6 +236,13 @@ class PrefixStore:
         self._entries.append(found)  # most recently used
         return best, found.states
 
+    def drop_prefixes_of(self, sequences: Sequence[Sequence[int]]) -> None:
+        """Forget every entry whose tokens begin one of ``sequences`` (or equal it)."""
+        keys = [tuple(s) for s in sequences]
+        self._entries = [
+            e for e in self._entries if not any(k[: len(e.ids)] == e.ids for k in keys)
+        ]
+
     def put(self, ids: Sequence[int], states: States) -> None:
         """Store the states of ``ids`` (one position per token)."""
         entry = _Entry(tuple(ids), states)

@@ -230,3 +230,25 @@ def test_rows_of_different_lengths_prefill_together_behind_padding(model, tokeni
     for prompt, turn in zip(second, turns2):
         want = full_logp(model, prompt, turn.token_ids)
         torch.testing.assert_close(torch.tensor(turn.logprobs), want, atol=1e-4, rtol=0)
+
+
+def test_store_drops_what_a_batch_has_taken_over():
+    store = PrefixStore(max_bytes=1 << 20)
+    store.put((1, 2), states(2))  # a previous turn, extended below
+    store.put((1, 2, 3, 4), states(4))  # a prompt of the batch itself
+    store.put((7, 8), states(2))  # another episode's
+    store.drop_prefixes_of([(1, 2, 3, 4), (5, 6)])
+    assert store.longest_prefix((7, 8, 9), limit=2)[0] == 2
+    assert store.longest_prefix((1, 2, 3, 4, 5), limit=4) == (0, None)
+
+
+def test_while_decoding_only_the_batch_holds_the_rows_states(model, tokenizer):
+    policy = HFPolicy(model, tokenizer)
+    prompts = [chat(tokenizer, "Where does the canal end?")] * 3
+    with policy.keeping_states():
+        turns = policy.generate([GenerationRequest(p) for p in prompts], PARAMS)
+        # after the call: one entry a row (its prompt and sampled tokens), nothing else
+        assert len(policy.store) == 3
+        for prompt, turn in zip(prompts, turns):
+            length, _ = policy.store.longest_prefix(prompt + turn.token_ids, limit=10_000)
+            assert length == len(prompt) + len(turn.token_ids) - 1
