@@ -243,6 +243,38 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
     return float(ci.low), float(ci.high)
 
 
+def bootstrap_interval(
+    values: Sequence[float], level: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean of ``values`` (scipy), resampling the
+    values themselves (tasks, or questions); None for fewer than two values. Equal values
+    give a zero-width interval."""
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        return None
+    if max(values) == min(values):
+        return values[0], values[0]
+    from scipy.stats import bootstrap
+
+    result = bootstrap(
+        (values,), statistics.fmean, confidence_level=level, n_resamples=resamples,
+        method="percentile", vectorized=False, random_state=seed,
+    )  # fmt: skip
+    ci = result.confidence_interval
+    return float(ci.low), float(ci.high)
+
+
+def pass1_interval(counts: Sequence[tuple[int, int]]) -> tuple[float, float] | None:
+    """95% interval of pass@1 from (runs, right) per task: Wilson when every task ran once
+    (the tasks are the trials), else a bootstrap over tasks of their success rates (the
+    runs of one task are not independent trials)."""
+    if not counts:
+        return None
+    if all(n == 1 for n, _ in counts):
+        return wilson_interval(sum(c for _, c in counts), len(counts))
+    return bootstrap_interval([c / n for n, c in counts])
+
+
 def summarize(trajectories: Sequence[Trajectory], k: int = 1) -> dict[str, Any]:
     """The metrics of a run: per-task pass@1 and pass@k, tool calls, turns, errors."""
     by_task: dict[str, list[Trajectory]] = defaultdict(list)
@@ -264,12 +296,7 @@ def summarize(trajectories: Sequence[Trajectory], k: int = 1) -> dict[str, Any]:
         "tasks": len(by_task),
         "episodes": len(trajectories),
         "pass@1": _mean(c / n for n, c in counts),
-        # one run per task: tasks are the trials (with n > 1 runs they are not independent)
-        "pass@1_ci95": (
-            wilson_interval(sum(c for _, c in counts), len(counts))
-            if counts and all(n == 1 for n, _ in counts)
-            else None
-        ),
+        "pass@1_ci95": pass1_interval(counts),
         f"pass@{k}": _mean(pass_at_k(n, c, k) for n, c in counts if n >= k),
         "mean_f1": _mean(float(t.rewards.get("f1", 0.0)) for t in trajectories),
         "mean_search_calls": _mean(t.info.get("search_calls", 0) for t in trajectories),

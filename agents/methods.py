@@ -76,8 +76,9 @@ class Method:
     """Run stage 2: whole trajectories, all policy steps, ``executor_reward``."""
     executor_reward: RewardSource | RewardFn = RewardSource.OUTCOME
     """Stage 2's reward: the 0/1 outcome, or a function as for ``planner_reward``."""
-    prompt: str = "react-plan-prefill"
-    """Prompt variant the policy plans and acts with (``agents.prompts``)."""
+    prompt: str = ""
+    """Prompt variant the policy plans and acts with (``agents.prompts``); '' keeps the
+    configuration's (the starting model's format)."""
     agent: str = "react"
     """``react`` or ``anticipatory`` (TraceR1: predict several actions, run the first)."""
     trains: bool = True
@@ -102,7 +103,29 @@ class Method:
         """``base`` with this method's prompt, algorithm and config fields."""
         algo = self.algo or (Algo.GRPO if self.planner_steps is None else Algo.ANCHOR_GRPO)
         agent = AgentKind(self.agent)
-        return base.replace(algo=algo, prompt=self.prompt, agent=agent, **dict(self.config))
+        prompt = self.prompt or base.prompt
+        return base.replace(algo=algo, prompt=prompt, agent=agent, **dict(self.config))
+
+    def equal_budget(self, config: TrainConfig, total: int) -> TrainConfig:
+        """``config`` (from :meth:`train_config`) with this method's stages holding a
+        comparison's whole budget of ``total`` policy updates (the scale's ``stage1.steps +
+        stage2.steps``), whichever stages it has: a two-stage method keeps the scale's split.
+
+        A one-stage method (``grpo``, a planner stage alone) runs all the steps in its one
+        stage. With equal group sizes and questions per step every method then samples the
+        same number of trajectories and takes the same number of updates (plan-only
+        rollouts are shorter: the tokens differ).
+        """
+        if self.planner_steps is not None and self.executor:
+            if config.stage1.steps + config.stage2.steps != total:
+                raise ValueError(
+                    f"Method {self.name!r} changes the step counts ({config.stage1.steps} + "
+                    f"{config.stage2.steps}); a comparison gives every method {total}."
+                )
+            return config
+        if self.planner_steps is not None:
+            return config.replace(stage1_steps=total, stage2_steps=0)
+        return config.replace(stage1_steps=0, stage2_steps=total)
 
     def stages(self, config: TrainConfig) -> tuple[Stage, ...]:
         """The training stages under ``config`` (stages of 0 steps dropped)."""
@@ -213,6 +236,15 @@ def _builtins() -> None:
             planner_reward=rubric,
             plan_only=True,
             algo=Algo.ANCHOR_GRPO,
+        ),
+        Method(  # the judge is picked through the config, as on the command line
+            "anchor-grpo-ref",
+            "anchor-grpo whose plan judge is the privileged reference rubric (reads the gold path)",
+            planner_steps=first,
+            planner_reward=rubric,
+            plan_only=True,
+            algo=Algo.ANCHOR_GRPO,
+            config={"judge": "reference"},
         ),
         Method(
             "planner-only",

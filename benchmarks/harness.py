@@ -10,11 +10,18 @@ A *scale* fixes every budget (tasks, samples, turns, tokens, training steps), so
 methods of one run see the same tasks, seeds and budgets:
 
 - ``smoke``: a tiny random model, seconds; what the tests run.
-- ``small``: SmolLM2-135M-Instruct on this 2-core CPU, each experiment within 30 minutes.
+- ``small``: SmolLM2-135M-Instruct on this 2-core CPU, each experiment within 90 minutes.
 - ``full``: the settings for a GPU (see ``benchmarks/README.md``).
 
-The starting policy is SmolLM2 after a short SFT warm start on gold trajectories of the
-bundled train split (SmolLM2 does not write tool calls zero-shot); methods train from it.
+The starting policy (``Scale.start``) of ``small`` and ``full`` is the shipped warm start
+(``smollm2-sft``: SmolLM2 with the SFT adapter of ``python -m agents.train --preset
+smollm2-cpu``), played in the format it was trained in (prompt, observation sizes, turn and
+token limits); ``smoke`` trains its own short SFT start on gold trajectories. Methods train
+from the start.
+
+Equal budgets (:func:`agents.methods.Method.equal_budget`): every trained method of a run
+gets the same number of policy updates and of sampled trajectories, stage 1 + stage 2
+steps of the scale, whichever stages it has.
 """
 
 from __future__ import annotations
@@ -47,15 +54,42 @@ T = TypeVar("T")
 
 
 SMALL_TRAINING: dict[str, Any] = {
-    "model": "", "tiny_model": False, "max_turns": 5, "max_new_tokens": 128,
-    "visit_chars": 600, "top_k": 3, "temperature": 1.0, "sft_max_tasks": 4, "sft_epochs": 1,
+    "model": "", "tiny_model": False, "temperature": 1.0, "sft_max_tasks": 4, "sft_epochs": 1,
     "stage1_steps": 2, "stage2_steps": 1, "stage1_group_size": 4, "stage2_group_size": 4,
-    "tasks_per_step": 1, "learning_rate": 1e-5, "micro_batch_size": 2, "judge_model": "smollm2",
-    "seed": 0, "corpus": "default", "split": "train", "tensorboard": False,
+    "tasks_per_step": 2, "learning_rate": 2e-5, "lora_rank": 16, "lora_alpha": 32,
+    "micro_batch_size": 2, "judge_model": "smollm2", "seed": 0, "corpus": "default",
+    "split": "train", "tensorboard": False,
 }  # fmt: skip
 """The ``small`` scale's training settings (TrainConfig fields, flat stage names): every
-scale is these with its own overrides. ``model`` '' is SmolLM2-135M-Instruct; the episode
-settings (turns, tokens, visit size, results, temperature, seed) serve evaluation too."""
+scale is these with its start's format and its own overrides. ``model`` '' is
+SmolLM2-135M-Instruct; the episode settings (turns, tokens, visit size, results,
+temperature, seed) serve evaluation too. LoRA adapters on the start, as in the demo."""
+
+WARM_START = "warm-start"
+"""``Scale.start``: the shipped warm start ``smollm2-sft``, in its saved format."""
+SFT_START = "sft"
+"""``Scale.start``: the scale's model after a short SFT on ``sft_max_tasks`` gold paths."""
+
+SFT_FORMAT: dict[str, Any] = {
+    "prompt": "react-plan-prefill", "max_turns": 5, "max_new_tokens": 128, "visit_chars": 600,
+    "top_k": 3,
+}  # fmt: skip
+"""The episode format of an ``sft`` start (the scale's own SFT uses it too)."""
+
+
+def start_format(start: str) -> dict[str, Any]:
+    """The episode settings (prompt, turns, tokens, observation sizes) of a start."""
+    if start == SFT_START:
+        return dict(SFT_FORMAT)
+    if start != WARM_START:
+        raise ValueError(f"Expected a start among {(WARM_START, SFT_START)}, got {start!r}.")
+    from agents.agent_format import AgentFormat
+    from agents.models import warm_start_dir
+
+    saved = AgentFormat.load(warm_start_dir())
+    if saved is None:
+        raise FileNotFoundError(f"Expected the shipped warm start in {warm_start_dir()}.")
+    return dataclasses.asdict(saved)
 
 
 @dataclass(frozen=True)
@@ -65,7 +99,10 @@ class Scale:
 
     name: str
     training: Mapping[str, Any] = field(default_factory=dict)
-    """TrainConfig settings over :data:`SMALL_TRAINING` (e.g. ``{"stage1_steps": 100}``)."""
+    """TrainConfig settings over :data:`SMALL_TRAINING` and the start's format (e.g.
+    ``{"stage1_steps": 100}``)."""
+    start: str = WARM_START
+    """The starting policy: :data:`WARM_START` or :data:`SFT_START`."""
     eval_tasks: int = 4
     """Tasks per corpus evaluated (the first N of the split)."""
     runs: int = 3
@@ -78,12 +115,15 @@ class Scale:
     """Plan anchor: rollouts per question to find ones neither all right nor all wrong."""
     anchor_continuations: int = 4
     """Plan anchor: n continuations after each fixed first step (pass@n)."""
+    anchor_max_hops: int | None = None
+    """Plan anchor: only questions of at most this many hops (None: all)."""
 
     def config(self, **changes: Any) -> Any:
         """The TrainConfig of a model trained at this scale, with ``changes``."""
         from agents.train.config import TrainConfig
 
-        return TrainConfig.from_dict({**SMALL_TRAINING, **self.training, **changes})
+        fmt = start_format(self.start)
+        return TrainConfig.from_dict({**SMALL_TRAINING, **fmt, **self.training, **changes})
 
     def with_training(self, **changes: Any) -> Scale:
         """This scale with other training settings."""
@@ -103,6 +143,7 @@ class Scale:
     temperature = property(lambda self: self.settings.temperature)
     seed = property(lambda self: self.settings.seed)
     judge_model = property(lambda self: self.settings.judge_model)
+    prompt = property(lambda self: self.settings.prompt)
 
     def training_key(self) -> dict[str, Any]:
         """The settings that change a trained model (the cache key of trained models)."""
@@ -114,13 +155,22 @@ class Scale:
         """One line of the budgets for a results note."""
         c = self.settings
         model = "tiny random model" if c.tiny_model else (c.model or "SmolLM2-135M-Instruct")
+        start = (
+            "start: the shipped warm start smollm2-sft"
+            if self.start == WARM_START
+            else f"{model}, SFT start on {c.sft_max_tasks} gold trajectories"
+        )
+        tuning = f"LoRA rank {c.lora_rank}" if c.lora_rank else "full weights"
         return (
-            f"scale {self.name}: {model}; {self.eval_tasks} tasks per corpus x {self.runs} "
-            f"runs; {c.max_turns} turns of <= {c.max_new_tokens} tokens; visits of "
-            f"{c.visit_chars} chars; top-{c.top_k}; SFT start on {c.sft_max_tasks} gold "
-            f"trajectories; training {c.stage1.steps}+{c.stage2.steps} steps, G = "
-            f"{c.stage1.group_size}, {c.tasks_per_step} question(s) per step; plan anchor "
-            f"{self.anchor_tasks} questions x {self.anchor_samples} samples, "
+            f"scale {self.name}: {start}; prompt {c.prompt}; {self.eval_tasks} tasks per "
+            f"corpus x {self.runs} runs; {c.max_turns} turns of <= {c.max_new_tokens} tokens; "
+            f"visits of {c.visit_chars} chars; top-{c.top_k}; training (equal budgets) "
+            f"{c.stage1.steps + c.stage2.steps} steps a method ({c.stage1.steps} + "
+            f"{c.stage2.steps} for two stages), G = {c.stage1.group_size}, "
+            f"{c.tasks_per_step} question(s) per step, {tuning}, lr {c.learning_rate:g}; "
+            f"plan anchor {self.anchor_tasks} questions"
+            + (f" of <= {self.anchor_max_hops} hops" if self.anchor_max_hops else "")
+            + f" x {self.anchor_samples} samples, "
             f"{self.anchor_continuations} continuations; seed {c.seed}"
         )
 
@@ -128,10 +178,11 @@ class Scale:
 SCALES = {
     "smoke": Scale(
         "smoke", eval_tasks=2, runs=2, anchor_tasks=2, anchor_samples=2, anchor_continuations=2,
+        start=SFT_START,
         training={
             "tiny_model": True, "max_turns": 7, "max_new_tokens": 12, "sft_max_tasks": 2,
             "stage1_steps": 1, "stage2_steps": 1, "stage1_group_size": 2, "stage2_group_size": 2,
-            "learning_rate": 1e-3, "judge_model": "",
+            "tasks_per_step": 1, "learning_rate": 1e-3, "lora_rank": 0, "judge_model": "",
         },
     ),
     "small": Scale("small"),
@@ -139,10 +190,9 @@ SCALES = {
         "full", eval_tasks=300, runs=3, batch_tasks=32, anchor_tasks=100, anchor_samples=8,
         anchor_continuations=8,
         training={
-            "max_turns": 10, "max_new_tokens": 256, "visit_chars": 3000, "top_k": 5,
-            "sft_max_tasks": 500, "sft_epochs": 2, "stage1_steps": 100, "stage2_steps": 100,
-            "stage1_group_size": 8, "stage2_group_size": 8, "tasks_per_step": 8,
-            "learning_rate": 1e-6, "micro_batch_size": 8, "judge_model": "",
+            "stage1_steps": 100, "stage2_steps": 100, "stage1_group_size": 8,
+            "stage2_group_size": 8, "tasks_per_step": 8, "learning_rate": 1e-6, "lora_rank": 0,
+            "micro_batch_size": 8, "judge_model": "",
         },
     ),
 }  # fmt: skip
@@ -258,9 +308,14 @@ def _cached(out: Path, record: dict[str, Any]) -> Path | None:
 
 
 def start_model(scale: Scale, work_dir: Path) -> str:
-    """The starting policy: the scale's model after the SFT warm start (trained once)."""
+    """The starting policy: the shipped warm start, or the scale's model after a short SFT
+    (trained once per work directory)."""
+    from agents.models import WARM_START as WARM_START_MODEL
     from agents.train.config import Algo
     from agents.train.trainer import train
+
+    if scale.start == WARM_START:
+        return WARM_START_MODEL
 
     out = work_dir / "models" / "start"
     record = {"scale": scale.training_key(), "what": "sft start"}
@@ -294,7 +349,9 @@ def method_model(method: Method, scale: Scale, work_dir: Path, start: str) -> st
     record = {"scale": scale.training_key(), "method": method_key(method), "start": start}
     if (final := _cached(out, record)) is not None:
         return str(final)
-    config = method.train_config(_base_config(scale, out, model=start))
+    base = _base_config(scale, out, model=start)
+    total = base.stage1.steps + base.stage2.steps
+    config = method.equal_budget(method.train_config(base), total)
     train(config, stages=method.stages(config))
     (out / "made_with.json").write_text(json.dumps(record), encoding="utf-8")
     return str(out / "final")
@@ -313,8 +370,10 @@ def training_metrics(work_dir: Path, name: str) -> list[dict[str, Any]]:
 def model_stamp(policy: str) -> Any:
     """What identifies a model's weights: the harness's ``made_with.json`` of a model it
     trained, the modification time of another model directory, or else the name."""
-    path = Path(policy)
-    if not path.is_dir():
+    from agents.models import model_directory
+
+    path = model_directory(policy)
+    if path is None:
         return policy
     made = path.parent / "made_with.json"
     if made.exists():
@@ -342,7 +401,10 @@ def check_checkpoint(policy: str) -> str:
     (``/x/y``, ``./x``, ``~/x``, a bare name or ``a/b/c``) must exist (it is returned
     with ``~`` expanded).
     """
-    if policy in ("oracle", "naive", "random", "smollm2") or policy.startswith("openai:"):
+    from agents.models import WARM_START as WARM_START_MODEL
+
+    named = ("oracle", "naive", "random", "smollm2", WARM_START_MODEL)
+    if policy in named or policy.startswith("openai:"):
         return policy
     path = Path(policy).expanduser()
     if path.exists():
@@ -367,15 +429,20 @@ def evaluate_policy(
     out: Path,
     *,
     agent: str = "react",
-    prompt: str | None = "react-plan-prefill",
+    prompt: str | None = None,
     runs: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``policy`` (a scripted name, ``smollm2`` or a model directory) on the first
-    ``scale.eval_tasks`` tasks; returns the summary metrics. Resumes a partial run made
-    with the same settings and weights (see :func:`fresh_eval_dir`)."""
+    """Evaluate ``policy`` (a scripted name, ``smollm2``, ``smollm2-sft`` or a model
+    directory) on the first ``scale.eval_tasks`` tasks; returns the summary metrics.
+    ``prompt`` None: the scale's (a ReAct agent) or the anticipatory agent's default.
+    Resumes a partial run made with the same settings and weights (see
+    :func:`fresh_eval_dir`)."""
+    from agents.anticipatory import anticipatory_prompt
     from agents.evaluate import EvalConfig, evaluate
 
     scripted = policy in ("oracle", "naive", "random")
+    if prompt is None:
+        prompt = scale.prompt if agent == "react" else anticipatory_prompt().name
     check_checkpoint(policy)
     n = runs or scale.runs
     scale_record = dataclasses.asdict(scale) | {"training": scale.training_key()}

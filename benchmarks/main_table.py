@@ -132,6 +132,7 @@ def cell_numbers(metrics: Mapping[str, Any], k: int) -> dict[str, Any]:
     calls = None if search is None or visit is None else float(search) + float(visit)
     return {
         "pass@1": metrics.get("pass@1"),
+        "pass@1_ci95": metrics.get("pass@1_ci95"),
         f"pass@{k}": metrics.get(f"pass@{k}"),
         "tool_calls": calls,
         "search_calls": search,
@@ -153,12 +154,17 @@ def train_seconds(records: Sequence[Mapping[str, Any]]) -> float | None:
     return total if seen else None
 
 
+def ci_text(interval: Sequence[float] | None) -> str:
+    """`` [0.12, 0.40]``, or '' without an interval."""
+    return "" if not interval else f" [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
 def table_markdown(results: Mapping[str, Mapping[str, Any]], corpora: Sequence[str], k: int) -> str:
     """The markdown table: row, kind, then pass@1 / pass@k / tool calls per corpus, then the
     training seconds. A row or corpus with no numbers (it failed) shows dashes."""
     head = ["row", "kind"]
     for corpus in corpora:
-        head += [f"{corpus} pass@1", f"{corpus} pass@{k}", f"{corpus} tool calls"]
+        head += [f"{corpus} pass@1 [95% CI]", f"{corpus} pass@{k}", f"{corpus} tool calls"]
     head.append("train s")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, entry in results.items():
@@ -166,7 +172,7 @@ def table_markdown(results: Mapping[str, Mapping[str, Any]], corpora: Sequence[s
         for corpus in corpora:
             numbers = entry.get("corpora", {}).get(corpus) or {}
             cells += [
-                harness.fmt(numbers.get("pass@1")),
+                harness.fmt(numbers.get("pass@1")) + ci_text(numbers.get("pass@1_ci95")),
                 harness.fmt(numbers.get(f"pass@{k}")),
                 harness.fmt(numbers.get("tool_calls"), 2),
             ]
@@ -243,9 +249,10 @@ def evaluate_row(
     policy: str,
     *,
     agent: str = "react",
-    prompt: str | None = "react-plan-prefill",
+    prompt: str | None = None,
 ) -> dict[str, Any]:
-    """The numbers of ``policy`` (the row's model) on ``corpus``."""
+    """The numbers of ``policy`` (the row's model) on ``corpus`` (``prompt`` None: the
+    scale's)."""
     scale = row_scale(row, corpus, scale)
     out = harness.eval_dir(work_dir, row.name, corpus)
     metrics = harness.evaluate_policy(policy, corpus, scale, out, agent=agent, prompt=prompt)
@@ -263,7 +270,7 @@ def run_row(
     """Make the row's model (a method trains once per work directory) and evaluate it on
     every corpus; a corpus that fails is reported and the others still count."""
     entry: dict[str, Any] = {"kind": row.kind, "corpora": {}}
-    agent, prompt = "react", "react-plan-prefill"
+    agent, prompt = "react", None
     if row.method is not None:
         policy = harness.method_model(row.method, scale, work_dir, start())
         agent, prompt = row.method.agent, row.method.prompt or None
@@ -306,7 +313,7 @@ def parser() -> Any:
     )
     p.add_argument(
         "--methods",
-        default="start,grpo,first-step-grpo,anchor-grpo,tracer1",
+        default="start,grpo,first-step-grpo,anchor-grpo,anchor-grpo-ref,tracer1",
         help="comma list of registered methods (see --methods-file)",
     )
     p.add_argument(
@@ -366,9 +373,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     (root / "results.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     body = table_markdown(results, names, k)
     body += (
-        f"\npass@1 averaged over {k} runs per task, pass@{k} unbiased, tool calls = mean "
-        "search + visit calls per episode; train s = wall-clock seconds of the method's "
-        "training steps (rollouts, rewards, updates; not the SFT start)."
+        f"\npass@1 averaged over {k} runs per task, with a 95% bootstrap interval over "
+        f"tasks (rows whose intervals overlap are not told apart here); pass@{k} unbiased; "
+        "tool calls = mean search + visit calls per episode; train s = wall-clock seconds "
+        "of the method's training steps (rollouts, rewards, updates; not the start). Equal "
+        "budgets: every trained method took the same number of policy updates on the same "
+        "number of sampled trajectories (a one-stage method runs stage 1 + stage 2 steps "
+        "in its one stage). anchor-grpo-ref's plan judge is privileged (it reads the gold "
+        "path); so is tracer1's stage-1 reward."
     )
     body += budget_note(results, scale.max_turns)
     if png is not None:

@@ -1,9 +1,10 @@
 """The plan-anchor experiment (the paper's motivation): how much the first step decides.
 
-For each corpus, ``anchor_tasks`` questions of its split are probed (chosen round-robin
-over the difficulty levels, so that every level appears when there are at least as many
-questions as levels). Each question is played ``anchor_samples`` times by the policy
-(lockstep, temperature and seed of the scale, prompt ``react-plan-prefill``). A question
+For each corpus, ``anchor_tasks`` questions of its split are probed (those of at most
+``anchor_max_hops`` hops when the scale sets it, chosen round-robin over the difficulty
+levels, so that every level appears when there are at least as many questions as levels).
+Each question is played ``anchor_samples`` times by the policy (lockstep, temperature,
+seed and prompt of the scale: the starting model's format). A question
 whose rollouts are neither all right nor all wrong is *mixed*; for it, the first assistant
 turn (the plan, with its first action) of one successful rollout becomes the *correct
 first step* and that of one failed rollout the *incorrect first step*. Each is then fixed
@@ -29,7 +30,8 @@ broken down by level plus ``all``, a corpus with one level only has ``all``):
 - ``probed``: questions probed; ``mixed``: those with mixed outcomes, the only ones measured.
 - ``pass@n correct`` / ``pass@n incorrect``: the mean over mixed questions of pass@n after
   the correct / incorrect first step (n = ``anchor_continuations``).
-- ``drop``: (pass@n correct - pass@n incorrect) x 100, in points.
+- ``drop``: (pass@n correct - pass@n incorrect) x 100, in points, with a 95% bootstrap
+  interval over the mixed questions (each question's own difference resampled).
 - ``pass@1 correct`` / ``pass@1 incorrect``: the mean success rate of the continuations.
 - ``probe pass@1``: the success rate of the probe rollouts of all probed questions (why a
   row may have no mixed question: a policy that never or always answers right).
@@ -60,7 +62,6 @@ from agents.trajectory import Trajectory, first_step, load_jsonl, save_jsonl
 from benchmarks import harness
 
 TITLE = "Plan anchor: pass@n after a correct vs an incorrect first step"
-PROMPT = "react-plan-prefill"
 SCRIPTED = ("oracle", "naive", "random")
 KINDS = 3
 """Group ids: ``3 i`` probes question i, ``3 i + 1`` continues its correct first step and
@@ -169,6 +170,15 @@ def _mean(values: Sequence[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+def drop_interval(mixed: Sequence[Question]) -> tuple[float, float] | None:
+    """95% bootstrap interval of the drop (points) over mixed questions: each question's
+    pass@n difference is resampled; None for fewer than two questions."""
+    from agents.evaluate import bootstrap_interval
+
+    diffs = [100.0 * (pass_at_n(q.correct) - pass_at_n(q.incorrect)) for q in mixed]
+    return bootstrap_interval(diffs)
+
+
 def summarize_questions(questions: Sequence[Question]) -> dict[str, Any]:
     """The numbers of one row: counts, then means over the mixed questions (None if none)."""
     mixed = [q for q in questions if q.mixed]
@@ -180,6 +190,7 @@ def summarize_questions(questions: Sequence[Question]) -> dict[str, Any]:
         "pass@n correct": n_correct,
         "pass@n incorrect": n_incorrect,
         "drop": drop_points(n_correct, n_incorrect),
+        "drop_ci95": drop_interval(mixed),
         "pass@1 correct": _mean([success_rate(q.correct) for q in mixed]),
         "pass@1 incorrect": _mean([success_rate(q.incorrect) for q in mixed]),
         "probe pass@1": _mean([success_rate(q.probe) for q in questions if q.probe]),
@@ -199,11 +210,15 @@ def breakdown(questions: Sequence[Question]) -> list[tuple[str, dict[str, Any]]]
     return rows
 
 
+def _interval(interval: Sequence[float] | None) -> str:
+    return "" if not interval else f" [{interval[0]:.1f}, {interval[1]:.1f}]"
+
+
 def table_markdown(rows: Sequence[Mapping[str, Any]], n: int) -> str:
     """The markdown table of the rows (dicts with policy, corpus, difficulty and numbers)."""
     head = [
         "policy", "corpus", "difficulty", "probed", "mixed", f"pass@{n} correct",
-        f"pass@{n} incorrect", "drop (points)", "pass@1 correct", "pass@1 incorrect",
+        f"pass@{n} incorrect", "drop (points) [95% CI]", "pass@1 correct", "pass@1 incorrect",
         "probe pass@1",
     ]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -211,7 +226,8 @@ def table_markdown(rows: Sequence[Mapping[str, Any]], n: int) -> str:
         cells = [
             row["policy"], row["corpus"], row["difficulty"], row["probed"], row["mixed"],
             harness.fmt(row["pass@n correct"]), harness.fmt(row["pass@n incorrect"]),
-            harness.fmt(row["drop"], 1), harness.fmt(row["pass@1 correct"]),
+            harness.fmt(row["drop"], 1) + _interval(row.get("drop_ci95")),
+            harness.fmt(row["pass@1 correct"]),
             harness.fmt(row["pass@1 incorrect"]), harness.fmt(row["probe pass@1"]),
         ]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
@@ -221,13 +237,14 @@ def table_markdown(rows: Sequence[Mapping[str, Any]], n: int) -> str:
 # --- Running one policy on one corpus -----------------------------------------------------
 
 
-def eval_config(spec: harness.CorpusSpec, scale: harness.Scale, prompt: str = PROMPT) -> Any:
-    """The evaluation settings of a probe (samples per question as the group size)."""
+def eval_config(spec: harness.CorpusSpec, scale: harness.Scale, prompt: str = "") -> Any:
+    """The evaluation settings of a probe (samples per question as the group size;
+    ``prompt`` '' is the scale's)."""
     from agents.evaluate import EvalConfig
 
     return EvalConfig(
         policy="plan-anchor", corpus=spec.corpus, split=spec.split, n=scale.anchor_samples,
-        k=1, prompt=prompt, max_turns=scale.max_turns, max_new_tokens=scale.max_new_tokens,
+        k=1, prompt=prompt or scale.prompt, max_hops=scale.anchor_max_hops, max_turns=scale.max_turns, max_new_tokens=scale.max_new_tokens,
         top_k=scale.top_k, visit_chars=scale.visit_chars, temperature=scale.temperature,
         seed=scale.seed, batch_tasks=scale.batch_tasks, progress=False,
     )  # fmt: skip
@@ -277,18 +294,20 @@ def probe_corpus(
     out: Path,
     *,
     model: str = "",
-    prompt: str = PROMPT,
+    prompt: str = "",
 ) -> list[Question]:
     """Probe, pick the first steps and continue them for one policy on one corpus; the
     trajectories are kept in ``out`` (reused by a rerun with the same settings)."""
     from agents.evaluate import env_factory, rollout_config
     from agents.rollout import RolloutEngine
 
+    prompt = prompt or scale.prompt
     config = eval_config(spec, scale, prompt)
     make_env = env_factory(config)
     env = make_env()
     try:
-        tasks = round_robin(list(env.unwrapped.tasks(spec.split)), scale.anchor_tasks)
+        candidates = [t for t in env.unwrapped.tasks(spec.split) if config.selects(t)]
+        tasks = round_robin(candidates, scale.anchor_tasks)
     finally:
         env.close()
     if not tasks:
@@ -356,7 +375,8 @@ class Target:
 
     label: str
     model: str
-    prompt: str = PROMPT
+    prompt: str = ""
+    """'' : the scale's."""
 
 
 def slug(name: str) -> str:
@@ -407,7 +427,7 @@ def targets_from(args: Any, scale: harness.Scale, failures: harness.Failures) ->
         )
         if model is None:
             continue
-        target = Target(method.name, model, method.prompt or PROMPT)
+        target = Target(method.name, model, method.prompt)
         same = next((t for t in targets if (t.model, t.prompt) == (model, target.prompt)), None)
         if same is not None:
             print(f"method {method.name} is the policy {same.label}: probed once", file=sys.stderr)
@@ -462,6 +482,23 @@ def plot(rows: Sequence[Mapping[str, Any]], path: Path, n: int) -> Path:
     ax.set_title(f"Plan anchor: pass@{n} after a fixed first step", fontsize=10)
     ax.legend(fontsize=8, loc="upper center", ncol=2, frameon=False)
     return harness.save_figure(fig, path)
+
+
+def reading(row: Mapping[str, Any]) -> str:
+    """One sentence on a row's drop that claims no more than its interval allows."""
+    interval, drop = row.get("drop_ci95"), row.get("drop")
+    where = f"{row['policy']} on {row['corpus']} ({row['mixed']} mixed questions)"
+    if drop is None:
+        return ""
+    if not interval:
+        return f"{where}: a drop of {drop:.1f} points from one question, no interval."
+    low, high = interval
+    span = f"{drop:.1f} points (95% CI {low:.1f} to {high:.1f})"
+    if low > 0:
+        return f"{where}: an incorrect first step costs {span}; the first step matters."
+    if high < 0:
+        return f"{where}: an incorrect first step gains {span}, the opposite of the paper."
+    return f"{where}: {span}; the interval includes 0, a tie."
 
 
 def mixed_counts(results: Sequence[tuple[str, str, Sequence[Question]]]) -> str:
@@ -528,6 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "\nNo probed question had mixed outcomes, so no first steps were compared "
             "(dashes): nothing is measured here.\n"
         )
+    shows = [reading(row) for row in rows if row["difficulty"] == "all"]
+    if any(shows):
+        body += "\nWhat this shows: " + " ".join(x for x in shows if x) + "\n"
     if figure is not None:
         body += f"\nFigure: `{figure}`.\n"
     probed = ", ".join(f"{t.label} ({t.model})" for t in targets) or "none (see failures)"

@@ -61,7 +61,19 @@ def test_summarize_counts_per_task():
     assert m["format_error_rate"] == pytest.approx(1 / 8)  # page_not_found is not a format error
     assert m["truncation_rate"] == pytest.approx(0.25)
     assert m["end_reasons"] == {"answered": 3, "max_turns": 1}
-    assert m["pass@1_ci95"] is None  # two runs a task: the runs are not independent trials
+    # two runs a task: the runs are not independent trials, the interval resamples tasks
+    low, high = m["pass@1_ci95"]
+    assert (low, high) == pytest.approx((0.0, 0.5))  # task rates 0.5 and 0: means 0, .25, .5
+
+
+def test_bootstrap_interval_resamples_the_values():
+    from agents.evaluate import bootstrap_interval
+
+    rates = [1.0] * 6 + [0.0] * 14
+    low, high = bootstrap_interval(rates)
+    assert low < 0.3 < high and 0.05 < low < 0.2 and 0.4 < high < 0.55
+    assert bootstrap_interval(rates) == (low, high)  # seeded
+    assert bootstrap_interval([0.5, 0.5]) == (0.5, 0.5) and bootstrap_interval([1.0]) is None
 
 
 def test_one_run_a_task_gets_a_wilson_interval():

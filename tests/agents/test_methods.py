@@ -99,3 +99,27 @@ def test_a_methods_file_registers_what_it_defines(tmp_path):
     assert added.name == "file-last" and get_method("file-last") is added
     assert load_methods_file(path) == [added]  # a file runs once per process
     assert added.description == "last step from a file"
+
+
+def test_equal_budget_gives_every_method_the_same_updates():
+    base = TrainConfig.from_dict(dict(stage1_steps=2, stage2_steps=1))
+    steps = {}
+    for name in ("grpo", "first-step-grpo", "anchor-grpo", "anchor-grpo-ref", "planner-only"):
+        method = get_method(name)
+        config = method.equal_budget(method.train_config(base), 3)
+        steps[name] = [s.settings.steps for s in method.stages(config)]
+    assert steps == {
+        "grpo": [3], "first-step-grpo": [2, 1], "anchor-grpo": [2, 1], "anchor-grpo-ref": [2, 1],
+        "planner-only": [3],
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="a comparison gives every method 5"):
+        get_method("anchor-grpo").equal_budget(base, 5)
+
+
+def test_methods_play_in_the_configuration_prompt_unless_they_name_one():
+    base = TrainConfig.from_dict(dict(prompt="compact-plan-steps"))
+    assert get_method("anchor-grpo").train_config(base).prompt == "compact-plan-steps"
+    ref = get_method("anchor-grpo-ref")
+    assert ref.train_config(base).judge.value == "reference" and "privileged" in ref.description
+    tracer = get_method("tracer1").train_config(base)
+    assert tracer.prompt == "anticipatory-t3-prefill"

@@ -71,13 +71,17 @@ def test_table_has_a_line_per_row_and_dashes_for_what_failed():
         "oracle": {"kind": "scripted", "corpora": {"world": {"pass@1": 1.0, "pass@2": 1.0,
                                                                "tool_calls": 2.0}}},
         "grpo": {"kind": "method", "corpora": {}, "train_seconds": 12.34},
+        "start": {"kind": "method", "corpora": {"world": {"pass@1": 0.25, "pass@2": 0.5,
+                  "pass@1_ci95": (0.125, 0.4375), "tool_calls": 1.0}}},
     }  # fmt: skip
     text = mt.table_markdown(results, ["world", "hotpotqa"], 2)
     lines = text.strip().splitlines()
-    assert lines[0].startswith("| row | kind | world pass@1 | world pass@2 | world tool calls")
+    head = "| row | kind | world pass@1 [95% CI] | world pass@2 | world tool calls"
+    assert lines[0].startswith(head)
     assert "hotpotqa pass@1" in lines[0] and lines[0].endswith("train s |")
     assert lines[2] == "| oracle | scripted | 1.000 | 1.000 | 2.00 | - | - | - | - |"
     assert lines[3] == "| grpo | method | - | - | - | - | - | - | 12.3 |"
+    assert lines[4] == "| start | method | 0.250 [0.12, 0.44] | 0.500 | 1.00 | - | - | - | - |"
 
 
 def test_only_the_oracle_gets_the_turns_of_its_longest_gold_path():
@@ -147,9 +151,13 @@ def test_smoke_run_evaluates_policies_methods_and_reports_a_missing_checkpoint(
     assert "## Main table" in text and "scale smoke" in text
     for name in ("oracle", "random", "start", "grpo", "example-plan-length"):
         cells = _table_row(text, name)
+        low, high = (float(x) for x in cells[2].split("[")[1].rstrip("]").split(","))
+        cells[2] = cells[2].split(" [")[0]
         pass1, pass_k, calls = (float(c) for c in cells[2:5])  # numbers, not dashes
         assert 0.0 <= pass1 <= pass_k <= 1.0 and calls >= 0.0
-    assert float(_table_row(text, "oracle")[2]) == 1.0  # the oracle solves the bundled world
+        assert low - 0.005 <= pass1 <= high + 0.005  # the interval holds the estimate
+    oracle = _table_row(text, "oracle")[2]
+    assert oracle == "1.000 [1.00, 1.00]"  # the oracle solves the bundled world
     assert "Turn limit: 7 for every row" in text  # the smoke budget fits the gold paths
     assert _table_row(text, "grpo")[1] == "method" and _table_row(text, "grpo")[5] != "-"
     assert "Failed (the rest ran)" in text
@@ -163,3 +171,19 @@ def test_smoke_run_evaluates_policies_methods_and_reports_a_missing_checkpoint(
     assert record["rows"]["ghost"]["corpora"] == {}
     assert any(f["what"].startswith("checkpoint ghost") for f in record["failures"])
     assert (bench_work / "evals" / "example-plan-length" / "world" / "summary.json").exists()
+
+
+def test_small_scale_starts_from_the_shipped_warm_start_in_its_format(tmp_path):
+    from agents.agent_format import AgentFormat
+    from agents.models import WARM_START, warm_start_dir
+
+    small = mt.harness.SCALES["small"]
+    fmt = AgentFormat.load(warm_start_dir())
+    assert (small.prompt, small.max_turns, small.top_k) == (fmt.prompt, fmt.max_turns, fmt.top_k)
+    assert small.settings.max_new_tokens == fmt.max_new_tokens
+    assert small.settings.lora_rank > 0 and "shipped warm start" in small.describe()
+    assert mt.harness.start_model(small, tmp_path) == WARM_START  # nothing trained
+    assert not (tmp_path / "models").exists()
+    assert mt.harness.check_checkpoint(WARM_START) == WARM_START
+    smoke = mt.harness.SCALES["smoke"]
+    assert smoke.start == mt.harness.SFT_START and smoke.prompt == "react-plan-prefill"

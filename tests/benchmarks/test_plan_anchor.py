@@ -83,13 +83,15 @@ def test_rows_by_hand():
     assert list(rows) == ["1", "2", "all"]
     assert rows["1"] == {
         "probed": 2, "mixed": 1, "pass@n correct": 1.0, "pass@n incorrect": 0.0,
-        "drop": 100.0, "pass@1 correct": 0.5, "pass@1 incorrect": 0.0, "probe pass@1": 0.75,
+        "drop": 100.0, "drop_ci95": None, "pass@1 correct": 0.5, "pass@1 incorrect": 0.0,
+        "probe pass@1": 0.75,
     }  # fmt: skip
     assert rows["2"]["drop"] == 0.0 and rows["2"]["pass@1 incorrect"] == 0.25
     everything = rows["all"]
     assert (everything["probed"], everything["mixed"]) == (3, 2)
     assert everything["pass@n correct"] == 1.0 and everything["pass@n incorrect"] == 0.5
     assert everything["drop"] == 50.0
+    assert everything["drop_ci95"] == (0.0, 100.0)  # differences 100 and 0: means 0, 50, 100
     assert everything["pass@1 correct"] == pytest.approx((0.5 + 0.25) / 2)
     assert everything["pass@1 incorrect"] == pytest.approx(0.125)
     assert everything["probe pass@1"] == pytest.approx((0.5 + 1.0 + 0.5) / 3)
@@ -101,6 +103,16 @@ def test_rows_by_hand():
     )
     assert "| p | c | all | 1 | 0 | - | - | - | - | - | 1.000 |" in table
     assert "pass@4 correct" in table
+
+
+def test_reading_claims_no_more_than_the_interval():
+    row = {"policy": "start", "corpus": "world", "mixed": 20, "difficulty": "all"}
+    assert "the first step matters" in pa.reading(row | {"drop": 30.0, "drop_ci95": (10.0, 50.0)})
+    tie = pa.reading(row | {"drop": 10.0, "drop_ci95": (-5.0, 25.0)})
+    assert "includes 0, a tie" in tie and "matters" not in tie
+    assert "opposite" in pa.reading(row | {"drop": -30.0, "drop_ci95": (-50.0, -10.0)})
+    assert "no interval" in pa.reading(row | {"mixed": 1, "drop": 100.0, "drop_ci95": None})
+    assert pa.reading(row | {"mixed": 0, "drop": None, "drop_ci95": None}) == ""
 
 
 # --- A policy whose first step decides -----------------------------------------------------
@@ -199,7 +211,11 @@ def test_main_table_note_and_plot_with_mixed_questions(bench_work, results_file,
     assert pa.main([*argv, "--policy", "anchor-test"]) == 0
     text = results_file.read_text(encoding="utf-8")
     assert pa.TITLE in text
-    assert "| anchor-test | world | all | 5 | 4 | 1.000 | 0.250 | 75.0 | 1.000 | 0.062 |" in text
+    assert (
+        "| anchor-test | world | all | 5 | 4 | 1.000 | 0.250 | 75.0 [25.0, 100.0] | 1.000 | 0.062 |"
+        in text
+    )
+    assert "an incorrect first step costs 75.0 points (95% CI 25.0 to 100.0)" in text
     assert "| anchor-test | world | 1 | 1 | 0 | - | - | - | - | - | 1.000 |" in text
     assert "anchor-test on world: 4 of 5 questions mixed" in text
     assert "probed policy anchor-test (anchor-test)" in text
