@@ -17,15 +17,18 @@ group, "registered methods" (``--methods-file my.py --extra-methods a,b``).
 
 Columns: pass@1 (mean over the scale's runs), pass@k (k = runs), the plan scores
 Coverage, Alignment and Efficiency, and tool calls (mean search + visit calls per episode).
-The plan scores come from the rubric judge (:class:`agents.rewards.judge.ExpectedScoreJudge`
-with the default rubric) applied to the plans, i.e. the first assistant turns, of the
-method's evaluation trajectories. The rubric has no dimensions named like the paper's
-columns, so they are mapped:
+The plan scores come from a rubric judge with the default rubric applied to the plans,
+i.e. the first assistant turns, of the method's evaluation trajectories: by default
+(``--plan-judge reference``) the *privileged* reference judge
+(:class:`agents.rewards.reference.PrivilegedReferenceJudge`: it reads each task's gold path,
+deterministic, no model), or with ``--plan-judge model`` an LLM
+(:class:`agents.rewards.judge.ExpectedScoreJudge`). The rubric has no dimensions named like
+the paper's columns, so they are mapped:
 
 - Coverage = ``subgoal_coverage``, Alignment = ``goal_alignment``,
   Efficiency = ``clarity_conciseness``;
 
-each the mean over the plans of score / max_score (0-1). The judge is the scale's
+each the mean over the plans of score / max_score (0-1). The LLM judge is the scale's
 ``judge_model`` (``smollm2``: SmolLM2-135M-Instruct; ``''``: the starting policy), loaded
 once for the whole run after all methods are trained and evaluated. A trajectory without a
 plan (no assistant turn) is left out of the plan scores.
@@ -224,11 +227,18 @@ class PlanJudge:
     changed, e.g. a retrained starting policy, is a new judge).
     """
 
-    def __init__(self, scale: Scale, start: str) -> None:
+    def __init__(self, scale: Scale, start: str, reference_tasks: Sequence[Any] = ()) -> None:
         from agents.rewards.rubric import load_default_rubric
 
+        self.reference_tasks = list(reference_tasks)
+        """Tasks of the privileged reference judge; empty: the LLM judge."""
         self.source = scale.judge_model or start
-        if scale.judge_model == "smollm2":
+        if self.reference_tasks:
+            from agents.rewards.reference import JUDGE_NAME
+
+            self.source = JUDGE_NAME
+            self.description = "the privileged reference rubric (reads the gold path)"
+        elif scale.judge_model == "smollm2":
             self.description = "SmolLM2-135M-Instruct"
         elif scale.judge_model:
             self.description = scale.judge_model
@@ -254,6 +264,10 @@ class PlanJudge:
 
     @property
     def judge(self) -> Any:
+        if self._judge is None and self.reference_tasks:
+            from agents.rewards.reference import PrivilegedReferenceJudge
+
+            self._judge = PrivilegedReferenceJudge(self.reference_tasks, self.rubric)
         if self._judge is None:
             from agents.models import load_model_and_tokenizer
             from agents.rewards.judge import ExpectedScoreJudge
@@ -301,11 +315,16 @@ class PlanJudge:
         return plan_score_columns(scores, max_scores)
 
 
-def corpus_questions(corpus: CorpusSpec) -> dict[str, str]:
-    """Task id -> question of a corpus (every split)."""
+def corpus_tasks(corpus: CorpusSpec) -> list[Any]:
+    """Every task of a corpus (every split)."""
     from wiki_corpus.io import TASKS_FILE, read_tasks, resolve
 
-    return {t.id: t.question for t in read_tasks(resolve(corpus.corpus) / TASKS_FILE)}
+    return read_tasks(resolve(corpus.corpus) / TASKS_FILE)
+
+
+def corpus_questions(corpus: CorpusSpec) -> dict[str, str]:
+    """Task id -> question of a corpus (every split)."""
+    return {t.id: t.question for t in corpus_tasks(corpus)}
 
 
 def plot(groups: Sequence[Group], rows: Sequence[Mapping[str, Any]], png: Path) -> Path:
@@ -359,6 +378,13 @@ def parser() -> Any:
         default="",
         help="comma list of registered methods (e.g. from --methods-file) added as a group",
     )
+    p.add_argument(
+        "--plan-judge",
+        choices=("reference", "model"),
+        default="reference",
+        help="plan-score columns from the privileged reference rubric (reads the gold path) "
+        "or from the scale's judge model",
+    )
     return p
 
 
@@ -408,7 +434,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results[name][corpus.name] = {"policy": policy, "metrics": metrics}
                 evaluated.append((name, corpus, out))
 
-    judge = PlanJudge(scale, start or "")
+    reference: list[Any] = []
+    if args.plan_judge == "reference":
+        for corpus in corpora:
+            reference += failures.attempt(f"tasks of {corpus.name}", corpus_tasks, corpus) or []
+    judge = PlanJudge(scale, start or "", reference)
     questions: dict[str, dict[str, str]] = {}
     for name, corpus, out in evaluated:
         if corpus.name not in questions:
@@ -438,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     body = "\n".join(sections) if sections else "No corpus could be evaluated.\n"
 
     note = (
-        f"{scale.describe()}; plan judge: ExpectedScoreJudge on {judge.description}, "
+        f"{scale.describe()}; plan judge: {judge.description}, "
         "default rubric, applied to the plans (first turns) of the evaluation trajectories; "
         "Coverage = subgoal_coverage, Alignment = goal_alignment, Efficiency = "
         "clarity_conciseness, each the mean of score / max_score (0-1); tool calls = mean "

@@ -175,6 +175,32 @@ def test_plan_judge_scores_plans_once_and_reuses_saved_scores(tmp_path):
         ab.PlanJudge(scale, str(start)).score_run(tmp_path, {"a": "question a?"})
 
 
+def test_reference_plan_judge_scores_plans_from_the_gold_path(tmp_path):
+    from agents.rewards.reference import reference_scores
+    from agents.scripted import honest_plan
+    from agents.trajectory import Trajectory, Turn, save_jsonl
+
+    world = ab.harness.CorpusSpec("world", "default", "test")
+    task = next(t for t in ab.corpus_tasks(world) if t.split == "test" and t.hops == 2)
+    good = "<plan>\n" + honest_plan(task.question, task.gold.actions) + "\n</plan>"
+    bad = "<plan>\n1. Answer at once.\n</plan>"
+    plans = [good, bad]
+    save_jsonl(
+        tmp_path / "trajectories.jsonl",
+        [
+            Trajectory(task.id, 0, i, (), None, (), (), 0.0, turns=(Turn(p),))
+            for i, p in enumerate(plans)
+        ],
+    )
+    judge = ab.PlanJudge(ab.harness.SCALES["smoke"], "unused", [task])
+    assert "privileged" in judge.description
+    columns = judge.score_run(tmp_path, {task.id: task.question})
+    raw = [reference_scores(p.split("<plan>")[1].split("</plan>")[0], task) for p in plans]
+    expected = sum(r["subgoal_coverage"] for r in raw) / 2 / 5
+    assert columns["coverage"] == pytest.approx(expected)
+    assert raw[0]["subgoal_coverage"] > raw[1]["subgoal_coverage"]
+
+
 # --- Smoke runs ---------------------------------------------------------------------------
 
 
