@@ -185,7 +185,11 @@ SCALES = {
             "tasks_per_step": 1, "learning_rate": 1e-3, "lora_rank": 0, "judge_model": "",
         },
     ),
-    "small": Scale("small"),
+    # about 10 s an episode of the warm start (8 turns of <= 400 tokens) on the 2-core CPU
+    "small": Scale(
+        "small", eval_tasks=8, runs=3, batch_tasks=4, anchor_tasks=24, anchor_samples=8,
+        anchor_continuations=4, anchor_max_hops=2,
+    ),
     "full": Scale(
         "full", eval_tasks=300, runs=3, batch_tasks=32, anchor_tasks=100, anchor_samples=8,
         anchor_continuations=8,
