@@ -1,6 +1,7 @@
 """Training dynamics: reward and tool calls per training step of each method.
 
-For every method (``--methods``; default GRPO, First-step GRPO and Anchor-GRPO; files from
+For every method (``--methods``; default GRPO, First-step GRPO, Anchor-GRPO with the SmolLM2
+(or starting-model) judge and with the privileged reference judge, and TraceR1; files from
 ``--methods-file`` may add others) the model is trained by :func:`harness.method_model`
 (once per work directory: the main table and the ablations reuse it) and its logged
 metrics are read back: the mean reward of each step's rollouts and their mean number of
@@ -205,7 +206,7 @@ def parser() -> Any:
     p = harness.common_parser(__doc__.splitlines()[0])
     p.add_argument(
         "--methods",
-        default="grpo,first-step-grpo,anchor-grpo,tracer1",
+        default="grpo,first-step-grpo,anchor-grpo,anchor-grpo-ref,tracer1",
         help="comma list of registered methods that train (see --methods-file)",
     )
     return p
