@@ -181,6 +181,36 @@ def table_markdown(results: Mapping[str, Mapping[str, Any]], corpora: Sequence[s
     return "\n".join(lines) + "\n"
 
 
+def reading(results: Mapping[str, Mapping[str, Any]], corpora: Sequence[str]) -> str:
+    """One sentence per corpus comparing every trained row's pass@1 interval with the
+    ``start`` row's: apart (above or below) or overlapping (a tie); '' without a start."""
+    sentences = []
+    for corpus in corpora:
+        base = (results.get("start", {}).get("corpora", {}).get(corpus) or {}).get("pass@1_ci95")
+        if not base:
+            continue
+        above, below, ties = [], [], []
+        for name, entry in results.items():
+            if name == "start" or entry.get("train_seconds") is None:
+                continue
+            interval = (entry.get("corpora", {}).get(corpus) or {}).get("pass@1_ci95")
+            if not interval:
+                continue
+            if interval[0] > base[1]:
+                above.append(name)
+            elif interval[1] < base[0]:
+                below.append(name)
+            else:
+                ties.append(name)
+        parts = [f"{', '.join(xs)} {what}" for xs, what in (
+            (above, "above start (intervals apart)"), (below, "below start (intervals apart)"),
+            (ties, "tied with start (intervals overlap)"),
+        ) if xs]  # fmt: skip
+        if parts:
+            sentences.append(f"On {corpus}: " + "; ".join(parts) + ".")
+    return " ".join(sentences)
+
+
 def budget_note(results: Mapping[str, Mapping[str, Any]], max_turns: int) -> str:
     """A sentence naming the evaluations that had another turn limit than the scale's."""
     other = [
@@ -383,6 +413,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "path); so is tracer1's stage-1 reward."
     )
     body += budget_note(results, scale.max_turns)
+    shows = reading(results, names)
+    if shows:
+        body += f"\n\nWhat this shows: {shows}"
     if png is not None:
         body += f" Chart: `{png}`."
     body += "\n"

@@ -187,3 +187,20 @@ def test_small_scale_starts_from_the_shipped_warm_start_in_its_format(tmp_path):
     assert mt.harness.check_checkpoint(WARM_START) == WARM_START
     smoke = mt.harness.SCALES["smoke"]
     assert smoke.start == mt.harness.SFT_START and smoke.prompt == "react-plan-prefill"
+
+
+def test_reading_calls_overlapping_intervals_a_tie():
+    def row(low, high, trained=True):
+        entry = {"corpora": {"world": {"pass@1_ci95": (low, high)}}}
+        return entry | ({"train_seconds": 1.0} if trained else {})
+
+    results = {
+        "start": row(0.2, 0.4, trained=False), "grpo": row(0.3, 0.5), "up": row(0.45, 0.7),
+        "down": row(0.0, 0.1), "oracle": row(1.0, 1.0, trained=False),
+    }  # fmt: skip
+    text = mt.reading(results, ["world", "hotpotqa"])
+    assert text == (
+        "On world: up above start (intervals apart); down below start (intervals apart); "
+        "grpo tied with start (intervals overlap)."
+    )
+    assert mt.reading({"grpo": row(0.3, 0.5)}, ["world"]) == ""
