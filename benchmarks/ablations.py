@@ -192,6 +192,7 @@ def build_rows(
                     "method": name,
                     "corpus": corpus,
                     "pass@1": metrics.get("pass@1"),
+                    "pass@1_ci95": metrics.get("pass@1_ci95"),
                     f"pass@{k}": metrics.get(f"pass@{k}"),
                     **{column: plan.get(column) for column, _ in PLAN_COLUMNS},
                     "tool_calls": tool_calls(metrics),
@@ -200,15 +201,37 @@ def build_rows(
     return rows
 
 
+def reading(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Which methods' pass@1 intervals are apart (one above the other), or that all overlap
+    (ties at this budget); '' with fewer than two intervals."""
+    spans = {r["method"]: r["pass@1_ci95"] for r in rows if r.get("pass@1_ci95")}
+    if len(spans) < 2:
+        return ""
+    apart = [
+        f"{a} above {b}"
+        for a, (low_a, _) in spans.items()
+        for b, (_, high_b) in spans.items()
+        if a != b and low_a > high_b
+    ]
+    if not apart:
+        return (
+            f"the pass@1 intervals of all {len(spans)} methods overlap: no ablation is told "
+            "apart at this budget (ties)."
+        )
+    return "intervals apart: " + "; ".join(apart) + "; every other pair overlaps (ties)."
+
+
 def markdown_table(rows: Sequence[Mapping[str, Any]], k: int) -> str:
     """The rows as a markdown table (None as a dash)."""
     head = (
-        f"| group | row | method | pass@1 | pass@{k} | Coverage | Alignment | Efficiency "
+        f"| group | row | method | pass@1 [95% CI] | pass@{k} | Coverage | Alignment | Efficiency "
         "| tool calls |"
     )
     lines = [head, "|" + "---|" * 9]
     for r in rows:
-        cells = [r["group"], r["row"], f"`{r['method']}`", fmt(r["pass@1"]), fmt(r[f"pass@{k}"])]
+        ci = r.get("pass@1_ci95")
+        pass1 = fmt(r["pass@1"]) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+        cells = [r["group"], r["row"], f"`{r['method']}`", pass1, fmt(r[f"pass@{k}"])]
         cells += [fmt(r[column]) for column, _ in PLAN_COLUMNS] + [fmt(r["tool_calls"], 2)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -460,6 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for corpus in corpora:
         table = markdown_table([r for r in rows if r["corpus"] == corpus.name], k)
         sections.append(f"Corpus `{corpus.name}` ({corpus.split} split):\n\n{table}\n")
+        shows = reading([r for r in rows if r["corpus"] == corpus.name])
+        if shows:
+            sections.append(f"What this shows on `{corpus.name}`: {shows}\n")
     png = None
     if rows:
         png = failures.attempt("plot", plot, groups, rows, out_root / "ablations.png")

@@ -98,6 +98,7 @@ def test_build_rows_and_table():
             "world": {
                 "metrics": {
                     "pass@1": 0.5,
+                    "pass@1_ci95": (0.25, 0.75),
                     "pass@2": 0.75,
                     "mean_search_calls": 1.0,
                     "mean_visit_calls": 2.0,
@@ -113,12 +114,26 @@ def test_build_rows_and_table():
     assert first["pass@1"] == 0.5 and first["pass@2"] == 0.75 and first["tool_calls"] == 3.0
     assert last["pass@1"] is None and last["coverage"] is None and last["tool_calls"] is None
     table = ab.markdown_table(rows, k=2).splitlines()
-    assert table[0].startswith("| group | row | method | pass@1 | pass@2 | Coverage |")
+    assert table[0].startswith("| group | row | method | pass@1 [95% CI] | pass@2 | Coverage |")
     assert table[2] == (
-        "| Step updated | First step | `first-step-grpo` | 0.500 | 0.750 | 0.500 | 0.700 "
-        "| 0.250 | 3.00 |"
+        "| Step updated | First step | `first-step-grpo` | 0.500 [0.25, 0.75] | 0.750 | 0.500 "
+        "| 0.700 | 0.250 | 3.00 |"
     )
     assert table[3] == "| Step updated | Last step | `last-step-grpo` | - | - | - | - | - | - |"
+
+
+def test_reading_names_only_intervals_that_are_apart():
+    def row(method, low, high):
+        return {"method": method, "pass@1_ci95": (low, high)}
+
+    ties = [row("a", 0.1, 0.4), row("b", 0.2, 0.5), row("c", None, None) | {"pass@1_ci95": None}]
+    assert ab.reading(ties) == (
+        "the pass@1 intervals of all 2 methods overlap: no ablation is told apart at this "
+        "budget (ties)."
+    )
+    apart = ab.reading([row("a", 0.1, 0.2), row("b", 0.3, 0.5), row("c", 0.15, 0.35)])
+    assert apart == "intervals apart: b above a; every other pair overlaps (ties)."
+    assert ab.reading([row("a", 0.1, 0.2)]) == ""
 
 
 class _FakeJudge:
