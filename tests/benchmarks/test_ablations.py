@@ -240,6 +240,9 @@ def test_smoke_step_group(bench_work, results_file):
     for label, method in STEP_ROWS:
         group, row, _, pass1, passk, *plan, calls = _row(text, method)
         assert (group, row) == ("Step updated", label)
+        pass1, interval = pass1.split(" [")
+        low, high = (float(x) for x in interval.rstrip("]").split(","))
+        assert low - 0.005 <= _number(pass1) <= high + 0.005
         assert 0.0 <= _number(pass1) <= _number(passk) <= 1.0
         assert all(0.0 <= _number(cell) <= 1.0 for cell in plan)
         assert _number(calls) >= 0.0
@@ -277,4 +280,5 @@ def test_smoke_failing_method_is_reported(bench_work, results_file):
     assert cells == ["-"] * 6
     for _, method in STEP_ROWS:
         _, _, _, pass1, _, coverage, *_ = _row(text, method)
+        pass1 = pass1.split(" [")[0]
         assert 0.0 <= _number(pass1) <= 1.0 and 0.0 <= _number(coverage) <= 1.0
