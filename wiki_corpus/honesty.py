@@ -43,6 +43,14 @@ _WORD = re.compile(r"[^\W_][\w'’\-]*")
 _QUALIFIER = re.compile(r"\s*\([^()]*\)$|,\s[^,]+$")
 
 
+MACHINE_TOLERANCE = 0.005
+"""Share of bundled gold paths that may break honesty on a machine other than the one that
+validated them. Honesty is checked against the search's rankings, and rankings near a tie
+(BM25 scores that are equal, dense scores 1e-5 apart) can order differently on another CPU:
+the bundled corpus, validated on an Intel host, has 4 of 1,500 gold paths that an AMD EPYC
+host's search breaks (a page validated in the top 5 falls to 6th)."""
+
+
 class Violation(NamedTuple):
     """The first dishonest move: its action index (``PLAN_STEP`` for the plan), why, what."""
 
