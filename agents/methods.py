@@ -202,6 +202,11 @@ def load_methods_file(path: str | Path) -> list[Method]:
 
 def _builtins() -> None:
     first, rubric = StepChoice.FIRST, RewardSource.PLAN_RUBRIC
+    # Anchor-GRPO and its variants: plans only, first-step tokens, the rubric reward
+    anchor: dict[str, Any] = {
+        "planner_steps": first, "planner_reward": rubric, "plan_only": True,
+        "algo": Algo.ANCHOR_GRPO,
+    }  # fmt: skip
     builtin = [
         Method("start", "the starting policy, untrained", trains=False),
         Method(
@@ -232,37 +237,25 @@ def _builtins() -> None:
         Method(
             "anchor-grpo",
             "stage 1: plans only, plan tokens, rubric reward; stage 2: grpo",
-            planner_steps=first,
-            planner_reward=rubric,
-            plan_only=True,
-            algo=Algo.ANCHOR_GRPO,
+            **anchor,
         ),
         Method(  # the judge is picked through the config, as on the command line
             "anchor-grpo-ref",
             "anchor-grpo whose plan judge is the privileged reference rubric (reads the gold path)",
-            planner_steps=first,
-            planner_reward=rubric,
-            plan_only=True,
-            algo=Algo.ANCHOR_GRPO,
+            **anchor,
             config={"judge": "reference"},
         ),
         Method(
             "planner-only",
             "anchor-grpo's stage 1 alone (no executor stage)",
-            planner_steps=first,
-            planner_reward=rubric,
-            plan_only=True,
+            **anchor,
             executor=False,
-            algo=Algo.ANCHOR_GRPO,
             config={"stage2_steps": 0},
         ),
         Method(  # the naive reward is picked through the config, as on the command line
             "anchor-naive",
             "anchor-grpo with the naive plan reward (one overall rating)",
-            planner_steps=first,
-            planner_reward=rubric,
-            plan_only=True,
-            algo=Algo.ANCHOR_GRPO,
+            **anchor,
             config={"plan_reward": "naive"},
         ),
         Method(

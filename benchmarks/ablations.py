@@ -229,8 +229,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], k: int) -> str:
     )
     lines = [head, "|" + "---|" * 9]
     for r in rows:
-        ci = r.get("pass@1_ci95")
-        pass1 = fmt(r["pass@1"]) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+        pass1 = fmt(r["pass@1"]) + harness.interval_text(r.get("pass@1_ci95"))
         cells = [r["group"], r["row"], f"`{r['method']}`", pass1, fmt(r[f"pass@{k}"])]
         cells += [fmt(r[column]) for column, _ in PLAN_COLUMNS] + [fmt(r["tool_calls"], 2)]
         lines.append("| " + " | ".join(cells) + " |")

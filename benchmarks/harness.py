@@ -548,3 +548,8 @@ def fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def interval_text(interval: Sequence[float] | None, digits: int = 2) -> str:
+    """`` [0.12, 0.40]`` after a table cell, or '' without an interval."""
+    return "" if not interval else f" [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"

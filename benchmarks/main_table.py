@@ -154,11 +154,6 @@ def train_seconds(records: Sequence[Mapping[str, Any]]) -> float | None:
     return total if seen else None
 
 
-def ci_text(interval: Sequence[float] | None) -> str:
-    """`` [0.12, 0.40]``, or '' without an interval."""
-    return "" if not interval else f" [{interval[0]:.2f}, {interval[1]:.2f}]"
-
-
 def table_markdown(results: Mapping[str, Mapping[str, Any]], corpora: Sequence[str], k: int) -> str:
     """The markdown table: row, kind, then pass@1 / pass@k / tool calls per corpus, then the
     training seconds. A row or corpus with no numbers (it failed) shows dashes."""
@@ -172,7 +167,8 @@ def table_markdown(results: Mapping[str, Mapping[str, Any]], corpora: Sequence[s
         for corpus in corpora:
             numbers = entry.get("corpora", {}).get(corpus) or {}
             cells += [
-                harness.fmt(numbers.get("pass@1")) + ci_text(numbers.get("pass@1_ci95")),
+                harness.fmt(numbers.get("pass@1"))
+                + harness.interval_text(numbers.get("pass@1_ci95")),
                 harness.fmt(numbers.get(f"pass@{k}")),
                 harness.fmt(numbers.get("tool_calls"), 2),
             ]

@@ -210,10 +210,6 @@ def breakdown(questions: Sequence[Question]) -> list[tuple[str, dict[str, Any]]]
     return rows
 
 
-def _interval(interval: Sequence[float] | None) -> str:
-    return "" if not interval else f" [{interval[0]:.1f}, {interval[1]:.1f}]"
-
-
 def table_markdown(rows: Sequence[Mapping[str, Any]], n: int) -> str:
     """The markdown table of the rows (dicts with policy, corpus, difficulty and numbers)."""
     head = [
@@ -226,7 +222,7 @@ def table_markdown(rows: Sequence[Mapping[str, Any]], n: int) -> str:
         cells = [
             row["policy"], row["corpus"], row["difficulty"], row["probed"], row["mixed"],
             harness.fmt(row["pass@n correct"]), harness.fmt(row["pass@n incorrect"]),
-            harness.fmt(row["drop"], 1) + _interval(row.get("drop_ci95")),
+            harness.fmt(row["drop"], 1) + harness.interval_text(row.get("drop_ci95"), 1),
             harness.fmt(row["pass@1 correct"]),
             harness.fmt(row["pass@1 incorrect"]), harness.fmt(row["probe pass@1"]),
         ]  # fmt: skip
