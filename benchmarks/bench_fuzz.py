@@ -35,8 +35,7 @@ from webanchor_env.actions import (
     describe,
     parse_action,
 )
-
-REPO = Path(__file__).resolve().parents[1]
+from wiki_corpus.tiny import write_tiny_corpus
 
 CAP = DEFAULT_MAX_ACTION_CHARS
 TARGET_MS = 100.0
@@ -224,9 +223,6 @@ def verdict(results: list[Timed], repeat: int) -> str:
 def open_env(corpus: str, work_dir: Path) -> WikiEnv:
     """An env over the tests' tiny corpus (``tiny``), the bundled one, or a directory."""
     if corpus == "tiny":
-        sys.path.insert(0, str(REPO / "tests" / "webanchor_env"))
-        from conftest import write_tiny_corpus
-
         corpus = str(write_tiny_corpus(work_dir / "tiny"))
     cache = None if corpus == "default" else work_dir / "cache"
     return WikiEnv(corpus, split="test", cache_dir=cache, show_progress=False)

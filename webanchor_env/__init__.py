@@ -27,7 +27,9 @@ from webanchor_env.actions import (
     ActionError,
     ErrorCode,
     ParsedAction,
+    SearchArgs,
     ToolCall,
+    VisitArgs,
     parse_action,
 )
 from webanchor_env.env import WikiEnv, WikiEnvConfig
@@ -63,8 +65,10 @@ __all__ = [
     "ActionError",
     "ErrorCode",
     "ParsedAction",
+    "SearchArgs",
     "ToolCall",
     "UnicodeText",
+    "VisitArgs",
     "WikiBackend",
     "WikiEnv",
     "WikiEnvConfig",

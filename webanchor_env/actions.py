@@ -91,6 +91,25 @@ class ActionError:
 
 
 @dataclass(frozen=True)
+class SearchArgs:
+    """The arguments of a checked ``search`` call: 1 to ``max_items`` stripped, non-empty
+    queries of at most ``MAX_QUERY_CHARS`` characters."""
+
+    queries: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VisitArgs:
+    """The arguments of a checked ``visit`` call: URLs or titles (at most ``MAX_URL_CHARS``
+    each), an optional stripped goal (at most ``MAX_GOAL_CHARS``), ``0 <= offset <=
+    MAX_OFFSET``."""
+
+    urls: tuple[str, ...]
+    goal: str | None = None
+    offset: int = 0
+
+
+@dataclass(frozen=True)
 class ToolCall:
     """One call of ``search`` or ``visit`` with its arguments in normal form.
 
@@ -106,6 +125,17 @@ class ToolCall:
     name: str
     arguments: dict[str, Any] = field(default_factory=dict)
     error: ActionError | None = None
+
+    @property
+    def args(self) -> SearchArgs | VisitArgs:
+        """The checked arguments, typed: what the tools take. Only for a call without
+        ``error`` (a call with one was never checked whole)."""
+        if self.error is not None or self.name not in TOOL_NAMES:
+            raise ValueError(f"A {self.name or 'broken'} call with an error has no checked args.")
+        if self.name == SEARCH:
+            return SearchArgs(tuple(self.arguments["query"]))
+        a = self.arguments
+        return VisitArgs(tuple(a["url"]), a.get("goal"), a.get("offset", 0))
 
 
 @dataclass(frozen=True)

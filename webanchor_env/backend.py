@@ -38,6 +38,7 @@ import faiss
 
 import wiki_corpus
 from webanchor_env import tools
+from webanchor_env.actions import SearchArgs, VisitArgs
 from webanchor_env.embedding import Encoder, get_encoder, model_name
 from webanchor_env.index import (
     INDEX_FILE,
@@ -419,10 +420,14 @@ class WikiBackend:
         """Top-k distinct pages per query, by ``mode`` (``"dense"``, ``"bm25"``, ``"hybrid"``)."""
         return self.searcher(mode).search(queries, top_k)
 
+    def search_call(self, args: SearchArgs, *, top_k: int, mode: str = BACKEND_SEARCH_MODE) -> str:
+        """The Search tool's response body for a checked call (the environment's path)."""
+        return tools.search(self.searcher(mode), args, top_k)  # type: ignore[arg-type]
+
     def search_text(
         self, queries: object, top_k: object = 5, *, mode: str = BACKEND_SEARCH_MODE
     ) -> str:
-        """The Search tool's response body for one query or a list (never raises)."""
+        """The Search tool's response body for raw values: one query or a list (never raises)."""
         return tools.search_text(self.searcher(mode), queries, top_k)  # type: ignore[arg-type]
 
     def searcher(self, mode: str = BACKEND_SEARCH_MODE) -> PageSearch:
@@ -482,6 +487,10 @@ class WikiBackend:
                         )
         return lexical
 
+    def visit_call(self, args: VisitArgs, *, max_chars: int, goal_mode: bool = False) -> str:
+        """The Visit tool's response body for a checked call (the environment's path)."""
+        return tools.visit(self.store, self.index, args, max_chars=max_chars, goal_mode=goal_mode)
+
     def visit_text(
         self,
         urls: object,
@@ -491,7 +500,8 @@ class WikiBackend:
         max_chars: object = 4000,
         goal_mode: bool = False,
     ) -> str:
-        """The Visit tool's response body for one URL or a list (never raises, opens nothing)."""
+        """The Visit tool's response body for raw values: one URL or a list (never raises,
+        opens nothing)."""
         return tools.visit_text(
             self.store,
             self.index,

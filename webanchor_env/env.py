@@ -23,6 +23,7 @@ from webanchor_env.actions import (
     ErrorCode,
     ParsedAction,
     ToolCall,
+    VisitArgs,
     describe,
     parse_action,
 )
@@ -596,8 +597,8 @@ class WikiEnv(gym.Env[str, str]):
             turn.bodies.append(spent)
             return
         start = time.perf_counter()
-        body = self.backend.search_text(
-            list(call.arguments["query"]), top_k=self.config.top_k, mode=self.config.search_mode
+        body = self.backend.search_call(
+            call.args, top_k=self.config.top_k, mode=self.config.search_mode
         )
         turn.latencies.append(time.perf_counter() - start)
         turn.calls.append(SEARCH)
@@ -609,9 +610,11 @@ class WikiEnv(gym.Env[str, str]):
         """Visit the pages that resolve; a line of error for each URL that does not."""
         ep = self._episode
         assert ep is not None
+        args = call.args
+        assert isinstance(args, VisitArgs)
         urls: list[str] = []
         parts: list[str] = []
-        for raw in call.arguments["url"]:
+        for raw in args.urls:
             resolved = self._resolve(raw)
             if isinstance(resolved, ActionError):
                 turn.errors.append(resolved)
@@ -625,10 +628,8 @@ class WikiEnv(gym.Env[str, str]):
             parts.append(spent)
         elif urls:
             start = time.perf_counter()
-            text = self.backend.visit_text(
-                urls,
-                call.arguments["goal"],
-                offset=call.arguments["offset"],
+            text = self.backend.visit_call(
+                replace(args, urls=tuple(urls)),
                 max_chars=self.config.visit_chars,
                 goal_mode=self.config.goal_mode,
             )

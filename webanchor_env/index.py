@@ -18,7 +18,6 @@ import os
 import re
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import faiss
 import numpy as np
+from cachetools import LRUCache
 
 from webanchor_env.actions import MAX_QUERY_CHARS
 from webanchor_env.embedding import Encoder
@@ -235,7 +235,7 @@ class SearchIndex:
         self.passage_page = page_of  # [P]
         self.page_start = np.searchsorted(page_of, np.arange(len(self.pages) + 1))  # [pages+1]
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, int], tuple[Hit, ...]] = OrderedDict()
+        self._cache: LRUCache[tuple[str, int], tuple[Hit, ...]] = LRUCache(max(cache_size, 1))
         self._lock = threading.Lock()
         # rollouts of one task repeat goals, so the embeddings of recent ones are kept
         self._goal_vector = functools.lru_cache(maxsize=cache_size)(self._encode_goal)
@@ -306,18 +306,13 @@ class SearchIndex:
                 if not q or not top_k:
                     results.append(())
                     continue
-                hits = self._cache.get((q, top_k))
-                if hits is not None:
-                    self._cache.move_to_end((q, top_k))
-                results.append(hits)
+                results.append(self._cache.get((q, top_k)))  # (a hit counts as a use)
         misses = list(dict.fromkeys(q for q, r in zip(cleaned, results) if r is None))
         if misses:
             found = dict(zip(misses, self._search_uncached(misses, top_k)))
-            with self._lock:
-                for q, hits in found.items():
-                    self._cache[(q, top_k)] = hits
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+            if self.cache_size > 0:
+                with self._lock:
+                    self._cache.update(((q, top_k), hits) for q, hits in found.items())
             results = [found[q] if r is None else r for q, r in zip(cleaned, results)]
         return [list(r) for r in results]  # type: ignore[arg-type]
 

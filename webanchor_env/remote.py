@@ -38,6 +38,7 @@ import gymnasium as gym
 import numpy as np
 
 from webanchor_env import tools
+from webanchor_env.actions import SearchArgs, VisitArgs
 from webanchor_env.index import Hit
 from webanchor_env.retrieval import BACKEND_SEARCH_MODE, check_search_mode
 from wiki_corpus.io import task_from_json
@@ -280,6 +281,20 @@ class RemoteSearchBackend:
     ) -> list[list[Hit]]:
         """Top-k distinct pages per query, searched by the service (micro-batched there)."""
         return RemoteIndex(self.client, mode).search(queries, top_k)
+
+    def search_call(self, args: SearchArgs, *, top_k: int, mode: str = BACKEND_SEARCH_MODE) -> str:
+        """The Search tool's response body for a checked call, formatted here."""
+        return tools.search(RemoteIndex(self.client, mode), args, top_k)  # type: ignore[arg-type]
+
+    def visit_call(self, args: VisitArgs, *, max_chars: int, goal_mode: bool = False) -> str:
+        """The Visit tool's response body for a checked call, read by the service."""
+        return self.visit_text(
+            list(args.urls),
+            args.goal,
+            offset=args.offset,
+            max_chars=max_chars,
+            goal_mode=goal_mode,
+        )
 
     def search_text(
         self, queries: object, top_k: object = 5, *, mode: str = BACKEND_SEARCH_MODE

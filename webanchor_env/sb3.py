@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
+from cachetools import LRUCache
 from gymnasium import spaces
 
 from webanchor_env.scoring import normalize_answer
@@ -197,7 +197,7 @@ class CachedEncoder:
     def __init__(self, inner: TextEncoder, max_items: int = 200_000) -> None:
         self.inner = inner
         self.max_items = max_items
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors: LRUCache[str, np.ndarray] = LRUCache(max(max_items, 1))
         self._lock = threading.Lock()
 
     @property
@@ -211,9 +211,7 @@ class CachedEncoder:
         if missing:
             fresh = self.inner.encode(missing)  # [M, D]
             with self._lock:
-                self._vectors.update(zip(missing, fresh))
-                while len(self._vectors) > self.max_items:
-                    self._vectors.popitem(last=False)
+                self._vectors.update(zip(missing, fresh))  # (the least recently used go)
         with self._lock:
             rows = [self._vectors.get(t) for t in texts]
         if any(r is None for r in rows):  # evicted meanwhile (a tiny cache): encode again
@@ -300,7 +298,7 @@ class WikiDiscreteEnv(gym.Wrapper):
         self.observation_space = spaces.Box(-1.0, 1.0, (size,), np.float32)
         self._dim = dim
         self._state = _State()
-        self._question_cache: dict[str, np.ndarray] = {}
+        self._question_cache: LRUCache[str, np.ndarray] = LRUCache(10_000)
         self._info: dict[str, Any] = {}
         self._task_rng = np.random.default_rng()
         """Draws tasks from ``task_ids`` (a wrapper cannot own ``np_random``); seeded by reset."""
@@ -367,11 +365,10 @@ class WikiDiscreteEnv(gym.Wrapper):
     # --- Reading observations
 
     def _question_vec(self, question: str) -> np.ndarray:
-        if question not in self._question_cache:
-            if len(self._question_cache) > 10_000:
-                self._question_cache.clear()
-            self._question_cache[question] = self.encoder.encode([question])[0]
-        return self._question_cache[question]
+        vector = self._question_cache.get(question)
+        if vector is None:
+            vector = self._question_cache[question] = self.encoder.encode([question])[0]
+        return vector
 
     def _read(self, observation: str, *, is_search: bool, is_visit: bool) -> None:
         """Update the candidates from a new observation and embed what the vector needs."""

@@ -1,9 +1,13 @@
 """The text the Search and Visit tools answer with (the body of a ``<tool_response>``).
 
-These functions never raise on what an agent writes: wrong types, empty or huge queries,
-binary junk and URLs outside the wiki all get a plain message that says what was expected.
-Visit reads cached page text within a character budget and says how to read further;
-in goal mode it shows the page's passages most similar to the goal instead.
+:func:`search` and :func:`visit` take the typed arguments of a call that
+:func:`webanchor_env.actions.parse_action` has checked (the environment's path: nothing is
+checked twice). :func:`search_text` and :func:`visit_text` are the lenient entry points for
+callers that hand over raw JSON values (the HTTP service, framework adapters, scripts): they
+never raise on wrong types, empty or huge queries, binary junk or URLs outside the wiki, and
+answer with a plain message that says what was expected. Visit reads cached page text within
+a character budget and says how to read further; in goal mode it shows the page's passages
+most similar to the goal instead.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from webanchor_env.actions import MAX_QUERY_CHARS, MAX_TOP_K
+from webanchor_env.actions import MAX_QUERY_CHARS, MAX_TOP_K, SearchArgs, VisitArgs
 from webanchor_env.index import Hit, SearchIndex, clean_query
 from webanchor_env.store import PageStore
 
@@ -69,8 +73,14 @@ def format_hits(query: str, hits: Sequence[Hit]) -> str:
     return "\n".join(lines)
 
 
+def search(index: SearchIndex, args: SearchArgs, top_k: int) -> str:
+    """The Search tool's answer for a checked call: one block per query."""
+    return SEPARATOR.join(_search_blocks(index, args.queries, top_k))
+
+
 def search_text(index: SearchIndex, queries: object, top_k: object = 5) -> str:
-    """The Search tool's answer for one query or a list of them (one block per query)."""
+    """The Search tool's answer for raw values: one query or a list of them (one block per
+    query; a block saying what was wrong for each item that is not a usable query)."""
     items = _as_list(queries)
     if items is None:
         return (
@@ -84,6 +94,11 @@ def search_text(index: SearchIndex, queries: object, top_k: object = 5) -> str:
         notes.append(f"Only the first {MAX_QUERIES} of {len(items):,} queries were run.")
         items = items[:MAX_QUERIES]
     k = min(max(_as_int(top_k, 5), 1), MAX_TOP_K)
+    return "\n".join(notes + [SEPARATOR.join(_search_blocks(index, items, k))])
+
+
+def _search_blocks(index: SearchIndex, items: Sequence[object], k: int) -> list[str]:
+    """One block per item, all usable queries searched in one batch."""
     cleaned = [clean_query(q) for q in items]
     runnable = [q for q, _ in cleaned if q]
     found = dict(zip(runnable, index.search(runnable, k))) if runnable else {}
@@ -98,7 +113,7 @@ def search_text(index: SearchIndex, queries: object, top_k: object = 5) -> str:
                 f"(The query was cut to its first {MAX_QUERY_CHARS} characters.)\n" if cut else ""
             )
             blocks.append(note + format_hits(_show(query, 200), found[query]))
-    return "\n".join(notes + [SEPARATOR.join(blocks)])
+    return blocks
 
 
 # --------------------------------------------------------------------- visit
@@ -187,6 +202,19 @@ def _visit_by_goal(
     return "\n\n".join(lines)
 
 
+def visit(
+    store: PageStore,
+    index: SearchIndex | None,
+    args: VisitArgs,
+    *,
+    max_chars: int,
+    goal_mode: bool = False,
+) -> str:
+    """The Visit tool's answer for a checked call: one block per URL (see :func:`visit_text`)."""
+    blocks = _visit_blocks(store, index, args.urls, args.goal, args.offset, max_chars, goal_mode)
+    return SEPARATOR.join(blocks)
+
+
 def visit_text(
     store: PageStore,
     index: SearchIndex | None,
@@ -197,7 +225,7 @@ def visit_text(
     max_chars: object = 4000,
     goal_mode: bool = False,
 ) -> str:
-    """The Visit tool's answer for one URL or a list of them (one block per URL).
+    """The Visit tool's answer for raw values: one URL or a list of them (one block per URL).
 
     A URL (or id, or title) is only a key into the store: nothing is opened. ``offset``
     continues a page where the previous window ended; in goal mode (with a goal and an
@@ -214,7 +242,22 @@ def visit_text(
         items = items[:MAX_URLS]
     start = max(_as_int(offset, 0), 0)
     budget = max(_as_int(max_chars, 4000), 1)
-    goal_text = goal if isinstance(goal, str) and clean_query(goal)[0] else None
+    goal_text = goal if isinstance(goal, str) else None
+    blocks = _visit_blocks(store, index, items, goal_text, start, budget, goal_mode)
+    return "\n".join(notes + [SEPARATOR.join(blocks)])
+
+
+def _visit_blocks(
+    store: PageStore,
+    index: SearchIndex | None,
+    items: Sequence[object],
+    goal: str | None,
+    start: int,
+    budget: int,
+    goal_mode: bool,
+) -> list[str]:
+    """One block per item: the page's window (or its passages nearest the goal), or why not."""
+    goal = goal if goal_mode and goal is not None and clean_query(goal)[0] else None
     blocks = []
     for key in items:
         if not isinstance(key, str):
@@ -226,8 +269,8 @@ def visit_text(
             continue
         record = store.pages[page]
         header = f"Page: [{record.title}]({record.url})"
-        if goal_mode and goal_text is not None and index is not None:
-            blocks.append(_visit_by_goal(header, index, page, goal_text, start, budget))
+        if goal is not None and index is not None:
+            blocks.append(_visit_by_goal(header, index, page, goal, start, budget))
         else:
             blocks.append(_visit_in_order(header, store.text(page), start, budget))
-    return "\n".join(notes + [SEPARATOR.join(blocks)])
+    return blocks

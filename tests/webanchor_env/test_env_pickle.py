@@ -75,13 +75,13 @@ class _FailingSearch:
         self.inner, self.down = inner, False
         self.corpus, self.store = inner.corpus, inner.store
 
-    def search_text(self, *args: Any, **kwargs: Any) -> str:
+    def search_call(self, *args: Any, **kwargs: Any) -> str:
         if self.down:
             raise SearchServiceUnavailable("Search service at http://x:1 is unreachable.")
-        return self.inner.search_text(*args, **kwargs)
+        return self.inner.search_call(*args, **kwargs)
 
-    def visit_text(self, *args: Any, **kwargs: Any) -> str:
-        return self.inner.visit_text(*args, **kwargs)
+    def visit_call(self, *args: Any, **kwargs: Any) -> str:
+        return self.inner.visit_call(*args, **kwargs)
 
 
 def test_a_backend_failure_leaves_the_turn_untaken(tiny_backend) -> None:
