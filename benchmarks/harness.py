@@ -487,6 +487,13 @@ def common_parser(
         "--methods-file", action="append", default=[], help="Python file registering methods"
     )
     parser.add_argument("--model", default=None, help="starting model (overrides the scale's)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of training and sampling (overrides the scale's 0; give each seed its own "
+        "--work-dir, where its models are kept)",
+    )
     parser.add_argument("--note", default="", help="a note for RESULTS.md")
     add_no_append(parser)
     return parser
@@ -494,6 +501,8 @@ def common_parser(
 
 def scale_from(args: argparse.Namespace) -> Scale:
     scale = SCALES[args.scale]
+    if args.seed is not None:
+        scale = scale.with_training(seed=args.seed)
     if args.model is None:
         return scale
     tiny = args.model == "tiny"

@@ -204,3 +204,14 @@ def test_reading_calls_overlapping_intervals_a_tie():
         "grpo tied with start (intervals overlap)."
     )
     assert mt.reading({"grpo": row(0.3, 0.5)}, ["world"]) == ""
+
+
+def test_the_seed_flag_reaches_training_and_sampling() -> None:
+    from benchmarks.harness import common_parser, scale_from
+
+    parser = common_parser("x")
+    assert scale_from(parser.parse_args([])).seed == 0
+    base = ["--scale", "smoke", "--model", "tiny"]
+    seeded = scale_from(parser.parse_args([*base, "--seed", "3"]))
+    assert (seeded.seed, seeded.settings.seed, seeded.settings.tiny_model) == (3, 3, True)
+    assert seeded.training_key() != scale_from(parser.parse_args(base)).training_key()
