@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 import functools
 import json
 import shutil
@@ -65,10 +66,14 @@ scale is these with its start's format and its own overrides. ``model`` '' is
 SmolLM2-135M-Instruct; the episode settings (turns, tokens, visit size, results,
 temperature, seed) serve evaluation too. LoRA adapters on the start, as in the demo."""
 
-WARM_START = "warm-start"
-"""``Scale.start``: the shipped warm start ``smollm2-sft``, in its saved format."""
-SFT_START = "sft"
-"""``Scale.start``: the scale's model after a short SFT on ``sft_max_tasks`` gold paths."""
+class Start(str, enum.Enum):
+    """Where a scale's models start (``Scale.start``)."""
+
+    WARM = "warm-start"
+    """The shipped warm start (``agents.models.WARM_START``), in its saved format."""
+    SFT = "sft"
+    """The scale's model after a short SFT on ``sft_max_tasks`` gold paths."""
+
 
 SFT_FORMAT: dict[str, Any] = {
     "prompt": "react-plan-prefill", "max_turns": 5, "max_new_tokens": 128, "visit_chars": 600,
@@ -77,12 +82,14 @@ SFT_FORMAT: dict[str, Any] = {
 """The episode format of an ``sft`` start (the scale's own SFT uses it too)."""
 
 
-def start_format(start: str) -> dict[str, Any]:
+def start_format(start: Start) -> dict[str, Any]:
     """The episode settings (prompt, turns, tokens, observation sizes) of a start."""
-    if start == SFT_START:
-        return dict(SFT_FORMAT)
-    if start != WARM_START:
-        raise ValueError(f"Expected a start among {(WARM_START, SFT_START)}, got {start!r}.")
+    return dict(SFT_FORMAT) if Start(start) is Start.SFT else dict(_warm_start_format())
+
+
+@functools.cache
+def _warm_start_format() -> dict[str, Any]:
+    """The shipped warm start's saved format (read once a process)."""
     from agents.agent_format import AgentFormat
     from agents.models import warm_start_dir
 
@@ -101,8 +108,8 @@ class Scale:
     training: Mapping[str, Any] = field(default_factory=dict)
     """TrainConfig settings over :data:`SMALL_TRAINING` and the start's format (e.g.
     ``{"stage1_steps": 100}``)."""
-    start: str = WARM_START
-    """The starting policy: :data:`WARM_START` or :data:`SFT_START`."""
+    start: Start = Start.WARM
+    """The starting policy."""
     eval_tasks: int = 4
     """Tasks per corpus evaluated (the first N of the split)."""
     runs: int = 3
@@ -157,7 +164,7 @@ class Scale:
         model = "tiny random model" if c.tiny_model else (c.model or "SmolLM2-135M-Instruct")
         start = (
             "start: the shipped warm start smollm2-sft"
-            if self.start == WARM_START
+            if self.start is Start.WARM
             else f"{model}, SFT start on {c.sft_max_tasks} gold trajectories"
         )
         tuning = f"LoRA rank {c.lora_rank}" if c.lora_rank else "full weights"
@@ -178,7 +185,7 @@ class Scale:
 SCALES = {
     "smoke": Scale(
         "smoke", eval_tasks=2, runs=2, anchor_tasks=2, anchor_samples=2, anchor_continuations=2,
-        start=SFT_START,
+        start=Start.SFT,
         training={
             "tiny_model": True, "max_turns": 7, "max_new_tokens": 12, "sft_max_tasks": 2,
             "stage1_steps": 1, "stage2_steps": 1, "stage1_group_size": 2, "stage2_group_size": 2,
@@ -314,12 +321,12 @@ def _cached(out: Path, record: dict[str, Any]) -> Path | None:
 def start_model(scale: Scale, work_dir: Path) -> str:
     """The starting policy: the shipped warm start, or the scale's model after a short SFT
     (trained once per work directory)."""
-    from agents.models import WARM_START as WARM_START_MODEL
+    from agents.models import WARM_START
     from agents.train.config import Algo
     from agents.train.trainer import train
 
-    if scale.start == WARM_START:
-        return WARM_START_MODEL
+    if scale.start is Start.WARM:
+        return WARM_START
 
     out = work_dir / "models" / "start"
     record = {"scale": scale.training_key(), "what": "sft start"}
@@ -405,9 +412,9 @@ def check_checkpoint(policy: str) -> str:
     (``/x/y``, ``./x``, ``~/x``, a bare name or ``a/b/c``) must exist (it is returned
     with ``~`` expanded).
     """
-    from agents.models import WARM_START as WARM_START_MODEL
+    from agents.models import WARM_START
 
-    named = ("oracle", "naive", "random", "smollm2", WARM_START_MODEL)
+    named = ("oracle", "naive", "random", "smollm2", WARM_START)
     if policy in named or policy.startswith("openai:"):
         return policy
     path = Path(policy).expanduser()

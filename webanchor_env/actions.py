@@ -55,6 +55,11 @@ MAX_OFFSET = 1_000_000_000
 """Largest ``offset`` of a visit call (characters, or passages in goal mode)."""
 MAX_TOP_K = 50
 """Most search results per query a tool or the search service returns."""
+MAX_QUERIES = 32
+"""Most queries one search call runs (the lenient tools drop the rest and say so)."""
+MAX_URLS = 16
+"""Most URLs one visit call reads (the lenient tools drop the rest and say so); an
+environment's ``max_items_per_call`` is at most this."""
 
 SEARCH, VISIT, ANSWER = "search", "visit", "answer"
 TOOL_NAMES = (SEARCH, VISIT)

@@ -17,6 +17,8 @@ from gymnasium.error import ResetNeeded
 from webanchor_env.actions import (
     DEFAULT_MAX_ACTION_CHARS,
     DEFAULT_MAX_ITEMS,
+    MAX_TOP_K,
+    MAX_URLS,
     SEARCH,
     VISIT,
     ActionError,
@@ -123,6 +125,9 @@ class WikiEnvConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Expected {name} to be a positive integer, got {value!r}.")
+        for name, limit in (("top_k", MAX_TOP_K), ("max_items_per_call", MAX_URLS)):
+            if getattr(self, name) > limit:
+                raise ValueError(f"Expected {name} <= {limit}, got {getattr(self, name)!r}.")
         if self.max_observation_chars < 1_000:
             raise ValueError(
                 f"Expected max_observation_chars >= 1000, got {self.max_observation_chars!r}."

@@ -15,14 +15,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from webanchor_env.actions import MAX_QUERY_CHARS, MAX_TOP_K, SearchArgs, VisitArgs
+from webanchor_env.actions import (
+    MAX_QUERIES,
+    MAX_QUERY_CHARS,
+    MAX_TOP_K,
+    MAX_URLS,
+    SearchArgs,
+    VisitArgs,
+)
 from webanchor_env.index import Hit, SearchIndex, clean_query
 from webanchor_env.store import PageStore
 
-MAX_QUERIES = 32
-"""Queries beyond this many in one call are dropped (and the response says so)."""
-MAX_URLS = 16
-"""URLs beyond this many in one call are dropped (and the response says so)."""
 SEPARATOR = "\n=======\n"
 _FOREIGN = re.compile(r"^(?:[a-z][a-z0-9+.\-]*:|\.{1,2}[/\\]|[/\\])", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")

@@ -29,7 +29,6 @@ from agents.grpo.masks import (
     RandomStep,
     StepSelector,
     policy_mask,
-    selector_from_spec,
     sequence_has_tokens,
 )
 
@@ -58,7 +57,6 @@ __all__ = [
     "masked_mean",
     "per_token_kl",
     "policy_mask",
-    "selector_from_spec",
     "sequence_has_tokens",
     "valid_reward_mask",
 ]

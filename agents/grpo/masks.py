@@ -138,33 +138,3 @@ class CallableSteps:
                 f"{tuple(step_ids.shape)}, got {mask.dtype} of shape {tuple(mask.shape)}."
             )
         return policy_mask(step_ids) & mask
-
-
-def selector_from_spec(spec: str) -> StepSelector:
-    """Parse a command-line step choice into a selector.
-
-    Accepted: ``all``, ``first``, ``last``, ``random`` or ``random:SEED``, and
-    ``steps:0,2`` (an explicit set).
-    """
-    kind, _, arg = spec.strip().partition(":")
-    kind = kind.lower()
-    if kind == "all" and not arg:
-        return AllSteps()
-    if kind == "first" and not arg:
-        return FirstStep()
-    if kind == "last" and not arg:
-        return LastStep()
-    if kind == "random":
-        try:
-            return RandomStep(int(arg) if arg else 0)
-        except ValueError:
-            pass
-    if kind == "steps" and arg:
-        try:
-            return ExplicitSteps(int(s) for s in arg.split(","))
-        except ValueError:
-            pass
-    raise ValueError(
-        "Expected a step choice 'all', 'first', 'last', 'random[:SEED]' or "
-        f"'steps:I,J,...', got {spec!r}."
-    )

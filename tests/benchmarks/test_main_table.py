@@ -186,7 +186,7 @@ def test_small_scale_starts_from_the_shipped_warm_start_in_its_format(tmp_path):
     assert not (tmp_path / "models").exists()
     assert mt.harness.check_checkpoint(WARM_START) == WARM_START
     smoke = mt.harness.SCALES["smoke"]
-    assert smoke.start == mt.harness.SFT_START and smoke.prompt == "react-plan-prefill"
+    assert smoke.start is mt.harness.Start.SFT and smoke.prompt == "react-plan-prefill"
 
 
 def test_reading_calls_overlapping_intervals_a_tie():

@@ -98,3 +98,12 @@ def test_the_environment_hands_the_tools_typed_arguments(tiny_backend) -> None:
     assert "Page: [Lumen Tower]" in obs and info["error"] == "page_not_found"
     # The title was resolved to its URL; the page that does not exist never reached the tools.
     assert backend.received == [SearchArgs(("bridge",)), VisitArgs((URL,), "height", 0)]
+
+
+@pytest.mark.parametrize("setting", [{"top_k": 51}, {"max_items_per_call": 17}])
+def test_the_environment_refuses_limits_beyond_the_tools(tiny_backend, setting) -> None:
+    """The tools take the environment's checked values as they are, so its settings stay
+    within the one set of limits (``MAX_TOP_K``, ``MAX_URLS``)."""
+    with pytest.raises(ValueError, match="Expected (top_k|max_items_per_call) <="):
+        WikiEnv(backend=tiny_backend, **setting)
+    WikiEnv(backend=tiny_backend, top_k=50, max_items_per_call=16)

@@ -9,7 +9,6 @@ from agents.grpo import (
     LastStep,
     RandomStep,
     StepSelector,
-    selector_from_spec,
     sequence_has_tokens,
 )
 
@@ -109,15 +108,3 @@ def test_selectors_satisfy_protocol():
 
 def test_sequence_has_tokens():
     assert sequence_has_tokens(FirstStep()(STEP_IDS)).tolist() == [True, True, False]
-
-
-def test_selector_from_spec():
-    assert selector_from_spec("all") == AllSteps()
-    assert selector_from_spec("First") == FirstStep()
-    assert selector_from_spec("last") == LastStep()
-    assert selector_from_spec("random:7").seed == 7
-    assert selector_from_spec("random").seed == 0
-    assert selector_from_spec("steps:0,2") == ExplicitSteps({0, 2})
-    for bad in ("plan", "random:x", "steps:", "first:1"):
-        with pytest.raises(ValueError, match="Expected a step choice"):
-            selector_from_spec(bad)
