@@ -10,8 +10,8 @@ from typing import Any
 
 def cpu_precision() -> str:
     """bf16 autocast where the CPU computes bf16 natively (AMX or AVX-512 BF16: 2.2x faster
-    than fp32 on such a CPU); fp32 elsewhere, where bf16 is emulated and slower (3x and more
-    a step on an AVX2-only AMD EPYC; RESULTS.md, "SFT recipe step time by precision")."""
+    than fp32 on such a CPU); fp32 elsewhere, where bf16 is emulated and slower (over 7x a
+    step on an AVX2-only AMD EPYC; RESULTS.md, "SFT recipe step time by precision")."""
     from agents.models import cpu_has_native_bf16
 
     return "bf16" if cpu_has_native_bf16() else "fp32"
