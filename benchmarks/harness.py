@@ -66,6 +66,7 @@ scale is these with its start's format and its own overrides. ``model`` '' is
 SmolLM2-135M-Instruct; the episode settings (turns, tokens, visit size, results,
 temperature, seed) serve evaluation too. LoRA adapters on the start, as in the demo."""
 
+
 class Start(str, enum.Enum):
     """Where a scale's models start (``Scale.start``)."""
 

@@ -18,6 +18,7 @@ incorrect first step costs 24-31 points of pass@k.
     python -m benchmarks.plan_anchor --scale full                   # on a GPU
     python -m benchmarks.plan_anchor --policy oracle --corpus world # a scripted policy
     python -m benchmarks.plan_anchor --methods grpo,anchor-grpo     # trained methods too
+    python -m benchmarks.plan_anchor --corpus world --questions 40  # more questions
 
 ``--policy`` is the probed policy (default: the starting policy of the harness, SmolLM2
 after its SFT warm start): ``oracle``, ``naive``, ``random``, ``smollm2``, a Hugging Face id
@@ -38,7 +39,8 @@ broken down by level plus ``all``, a corpus with one level only has ``all``):
 
 A row without a mixed question shows dashes: nothing is measured there. Outputs go to
 ``<work-dir>/plan_anchor/``: per policy and corpus, ``probe.jsonl`` and
-``continuations.jsonl`` (trajectories, appended batch by batch: a rerun resumes) and
+``continuations.jsonl`` (trajectories, appended batch by batch: a rerun resumes, and a
+rerun with more ``--questions`` plays only the new ones) and
 ``questions.json`` (each question's outcomes and chosen first steps); ``results.json`` (the
 rows) and ``plan_anchor.png`` (pass@n after the correct vs the incorrect first step).
 """
@@ -318,9 +320,7 @@ def probe_corpus(
         "corpus": dataclasses.asdict(spec), "tasks": [t.id for t in tasks],
     }  # fmt: skip
     stamp = out / "made_with.json"
-    if out.exists() and (
-        not stamp.exists() or json.loads(stamp.read_text(encoding="utf-8")) != record
-    ):
+    if out.exists() and not reusable(stamp, record):
         shutil.rmtree(out)  # made with other settings: its trajectories do not belong here
     out.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -360,6 +360,32 @@ def probe_corpus(
         json.dumps([q.to_json() for q in questions], indent=2) + "\n", encoding="utf-8"
     )
     return questions
+
+
+def reusable(stamp: Path, record: Mapping[str, Any]) -> bool:
+    """Whether the trajectories stamped ``stamp`` belong to a probe made as ``record``: the
+    same settings, and questions that begin with the saved ones (a rerun with more
+    questions keeps what was played; the round-robin choice is stable under a larger
+    count, and a question's group ids depend on its place only)."""
+    if not stamp.exists():
+        return False
+    try:
+        saved = json.loads(stamp.read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+    if not isinstance(saved, dict):
+        return False
+
+    def settings(made: Mapping[str, Any]) -> dict[str, Any]:
+        scale = {k: v for k, v in (made.get("scale") or {}).items() if k != "anchor_tasks"}
+        return {**{k: v for k, v in made.items() if k != "tasks"}, "scale": scale}
+
+    tasks, saved_tasks = record["tasks"], saved.get("tasks")
+    return (
+        settings(saved) == settings(record)
+        and isinstance(saved_tasks, list)
+        and tasks[: len(saved_tasks)] == saved_tasks
+    )
 
 
 # --- Policies -----------------------------------------------------------------------------
@@ -519,8 +545,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--methods", default="", help="comma list of registered methods whose models are probed too"
     )
+    parser.add_argument(
+        "--questions",
+        type=int,
+        default=None,
+        help="questions probed per corpus (overrides the scale's; a rerun with more keeps "
+        "the ones already played)",
+    )
     args = parser.parse_args(argv)
     scale = harness.scale_from(args)
+    if args.questions is not None:
+        if args.questions < 1:
+            parser.error("--questions must be at least 1")
+        scale = dataclasses.replace(scale, anchor_tasks=args.questions)
     failures = harness.Failures()
     work = args.work_dir / "plan_anchor"
     specs = harness.corpora_from(args, failures)

@@ -203,6 +203,38 @@ def test_scripted_policy_first_step_decides_and_a_rerun_resumes(tmp_path):
     assert again.calls == 0  # everything came from the saved trajectories
 
 
+class CountingPolicy(AnchorPolicy):
+    """Counts the turns it generates."""
+
+    def __init__(self):
+        super().__init__()
+        self.turns = 0
+
+    def generate(self, requests, params):
+        self.turns += len(requests)
+        return super().generate(requests, params)
+
+
+def test_a_rerun_with_more_questions_plays_only_the_new_ones(tmp_path):
+    fewer = dataclasses.replace(SCALE, anchor_tasks=3)
+    first = pa.probe_corpus(CountingPolicy(), WORLD, fewer, tmp_path / "grown", model="m")
+    fresh = CountingPolicy()
+    whole = pa.probe_corpus(fresh, WORLD, SCALE, tmp_path / "fresh", model="m")
+    grown = CountingPolicy()
+    again = pa.probe_corpus(grown, WORLD, SCALE, tmp_path / "grown", model="m")
+    assert again[:3] == first and again == whole
+    assert 0 < grown.turns < fresh.turns
+
+    # other settings (here the continuations) replay everything
+    other = dataclasses.replace(SCALE, anchor_continuations=2)
+    replayed = CountingPolicy()
+    pa.probe_corpus(replayed, WORLD, other, tmp_path / "grown", model="m")
+    assert replayed.turns > grown.turns  # the probes too, not only the continuations
+    assert not pa.reusable(tmp_path / "missing.json", {"tasks": []})
+    (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
+    assert not pa.reusable(tmp_path / "broken.json", {"tasks": []})
+
+
 def test_main_table_note_and_plot_with_mixed_questions(bench_work, results_file, monkeypatch):
     monkeypatch.setitem(harness.SCALES, "smoke", SCALE)
     monkeypatch.setattr(pa, "open_policy", lambda model, scale: AnchorPolicy())
