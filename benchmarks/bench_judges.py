@@ -22,6 +22,8 @@ Prints the table and appends it to benchmarks/RESULTS.md (``--no-append``: print
 
     python -m benchmarks.bench_judges
     python -m benchmarks.bench_judges --episodes runs/bench_warm_start/mixed-le2
+    python -m benchmarks.bench_judges --episodes runs/bench/plan_anchor/start/world/probe.jsonl \
+        --rubric learned/rubric.json
 """
 
 from __future__ import annotations
@@ -38,11 +40,15 @@ TARGET_AUC, TARGET_KAPPA = 0.8, 0.75
 
 
 def episodes(args: argparse.Namespace) -> list[Any]:
-    """The warm start's episodes: read from ``--episodes`` when it holds them, else played."""
+    """The warm start's episodes: read from ``--episodes`` (a trajectories file, or a
+    directory that holds ``trajectories.jsonl``) when it holds them, else played there."""
     from agents.evaluate import EvalConfig, evaluate
     from agents.trajectory import load_jsonl
 
-    path = Path(args.episodes) / "trajectories.jsonl"
+    path = Path(args.episodes)
+    if path.is_file():
+        return load_jsonl(path)
+    path /= "trajectories.jsonl"
     if not path.exists():
         config = EvalConfig(
             policy=args.policy, split="dev", max_hops=args.max_hops, limit=args.tasks,
@@ -137,10 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {rows[name]}", flush=True)
     text = table(rows)
     print(text)
+    source = (
+        f"read from `{args.episodes}` ({len({t.task_id for t in played})} questions)"
+        if Path(args.episodes).is_file()
+        else f"{args.n} on each of the first {args.tasks} dev questions of at most "
+        f"{args.max_hops} hops"
+    )
     note = (
         f"Plans: the first turns of {len(played)} episodes of `{args.policy}` at temperature 1 "
-        f"({args.n} on each of the first {args.tasks} dev questions of at most {args.max_hops} "
-        f"hops); label: the outcome of the episode that followed the plan ({sum(labels)} right, "
+        f"({source}); label: the outcome of the episode that followed the plan ({sum(labels)} right, "
         f"{len(labels) - sum(labels)} wrong). Kappa is held out (threshold fitted on one "
         f"stratified half, measured on the other). Wall time "
         f"{time.perf_counter() - started:.0f} s."

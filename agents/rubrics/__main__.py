@@ -236,8 +236,18 @@ def cmd_label_outcomes(args: argparse.Namespace) -> int:
     import wiki_corpus
     from agents.policy import SamplingParams
     from agents.prompts import get_prompt
-    from agents.trajectory import save_jsonl
+    from agents.trajectory import load_jsonl, save_jsonl
 
+    if args.own_episodes:
+        if not args.trajectories:
+            raise SystemExit("--own-episodes labels the plans of --trajectories")
+        episodes = [t for path in args.trajectories for t in load_jsonl(path)]
+        labelled = lab.plans_with_own_outcomes(
+            episodes, args.success_threshold, source="own episodes"
+        )
+        lab.save_plans(args.out, labelled)
+        _print_outcomes(labelled, args.cutoff, args.out)
+        return 0
     plans = _input_plans(args)
     policy = continuation_policy(args.policy, wiki_corpus.load(args.corpus), args)
 
@@ -540,6 +550,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu or cuda for an LLM policy")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--save-trajectories", default=None, help="JSONL of every continuation")
+    p.add_argument(
+        "--own-episodes",
+        action="store_true",
+        help="label each plan of --trajectories by the episodes it began (no continuations)",
+    )
+    p.add_argument("--success-threshold", type=float, default=1.0, help="reward of a success")
     p.set_defaults(run=cmd_label_outcomes)
 
     p = add("learn", "the rubric update loop (resumes in --run-dir)")

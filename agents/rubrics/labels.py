@@ -154,6 +154,30 @@ def plans_from_trajectories(trajectories: Iterable[Any], source: str = "") -> li
     return list(out.values())
 
 
+def plans_with_own_outcomes(
+    trajectories: Iterable[Any], success_threshold: float = 1.0, source: str = ""
+) -> list[PlanRecord]:
+    """The distinct (task, first turn) plans of some episodes, each labelled by the episodes
+    it began: its success rate is the share of them whose reward is at least
+    ``success_threshold`` (no new continuations; the label is as noisy as one episode
+    when a plan began one)."""
+    trajectories = [t for t in trajectories if t.plan.strip()]
+    outcomes: dict[str, list[bool]] = {}
+    for traj in trajectories:
+        outcomes.setdefault(plan_id(traj.task_id, traj.plan), []).append(
+            traj.reward >= success_threshold
+        )
+    return [
+        replace(
+            plan,
+            success_rate=sum(outcomes[plan.id]) / len(outcomes[plan.id]),
+            n_continuations=len(outcomes[plan.id]),
+            continuation="own episode",
+        )
+        for plan in plans_from_trajectories(trajectories, source)
+    ]
+
+
 # ----------------------------------------------------------------------------- outcome labels
 
 

@@ -30,3 +30,12 @@ def test_the_reference_judge_separates_solved_from_failed_episodes(tmp_path, res
     row = next(line for line in text.splitlines() if line.startswith("| reference (privileged)"))
     scored, auc = row.split("|")[2:4]
     assert int(scored) == 16 and float(auc) >= 0.8
+
+    # a trajectories file is read as it is (e.g. a plan-anchor probe)
+    results_file.write_text("")
+    path = episodes / "trajectories.jsonl"
+    assert bench_judges.main(["--episodes", str(path), "--judges", "reference"]) == 0
+    text = results_file.read_text()
+    assert f"read from `{path}` (8 questions)" in text
+    row = next(line for line in text.splitlines() if line.startswith("| reference (privileged)"))
+    assert int(row.split("|")[2]) == 16

@@ -172,3 +172,32 @@ def test_validate_with_the_privileged_reference_judge(tmp_path, agents_corpus_di
     out = capsys.readouterr().out
     assert "privileged-reference (reads the gold path)" in out
     assert "thresholds MET" in out
+
+
+def test_label_outcomes_from_the_plans_own_episodes(tmp_path, capsys):
+    episodes = [
+        traj("t1", "<plan>A</plan>", 1.0, 0),
+        traj("t1", "<plan>A</plan>", 0.0, 1),
+        traj("t1", "<plan>A</plan>", 1.0, 2),
+        traj("t1", "<plan>B</plan>", 0.0, 3),
+        traj("t2", "<plan>A</plan>", 0.5, 0),  # another task: another plan; 0.5 is no success
+        traj("t2", "", 1.0, 1),  # no plan: left out
+    ]
+    path = save_jsonl(tmp_path / "episodes.jsonl", episodes)
+    out = tmp_path / "plans.jsonl"
+    args = ["label-outcomes", "--trajectories", str(path), "--own-episodes", "--out", str(out)]
+    assert cli.main(args) == 0
+    assert "correct (rate >= 0.5): 1, incorrect: 2, mixed outcomes: 1" in capsys.readouterr().out
+    plans = load_plans(out)
+    assert [(p.task_id, p.plan, p.n_continuations) for p in plans] == [
+        ("t1", "<plan>A</plan>", 3),
+        ("t1", "<plan>B</plan>", 1),
+        ("t2", "<plan>A</plan>", 1),
+    ]
+    assert [p.success_rate for p in plans] == pytest.approx([2 / 3, 0.0, 0.0])
+    assert {p.continuation for p in plans} == {"own episode"}
+    args += ["--success-threshold", "0.5"]
+    assert cli.main(args) == 0
+    assert load_plans(out)[2].success_rate == 1.0
+    with pytest.raises(SystemExit, match="--trajectories"):
+        cli.main(["label-outcomes", "--plans", str(out), "--own-episodes", "--out", str(out)])
