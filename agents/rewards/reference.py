@@ -21,9 +21,12 @@ split into steps at "1." / "2)" markers, else at line and sentence ends. Every s
 
 - **goal_alignment** = 5 * (share of the question words the plan uses)
   - 1 per invented name (a capitalized name, not sentence-initial, with a word the
-  question lacks: hindsight or made up) - 2 when the plan states the answer.
+  question lacks: hindsight or made up) - 2 when the plan states the answer
+  - 1 per word it sets out to find ("find its author") that is neither a question word nor
+  a relation word of the gold path (at most 2: a relation the question never asked for).
 - **subgoal_coverage** = 5 * (share of hops whose relation words the plan covers at least
-  half of).
+  half of) - 1 per page read the gold path makes and the plan does not (its steps that
+  read pages, against the gold path's visits).
 - **tool_appropriateness** = 2 if the plan searches when the gold path does (or does not
   search when it does not) + 2 likewise for reading pages + 1 if it ends by answering,
   - 1 per tool that does not exist (google, click, ...).
@@ -31,14 +34,24 @@ split into steps at "1." / "2)" markers, else at line and sentence ends. Every s
   hops it mentions at all) + 1 if its first tool is the gold path's first (a search
   before any visit) + 1 if the last step answers.
 - **actionability** = 4 * (share of steps that name a tool or the answer) + 1 if the plan
-  has a fallback ("if", "otherwise", "rephrase", ...).
+  has a fallback ("if", "otherwise", "rephrase", ...) - 1 when the turn's first action is
+  a search whose query is mostly not question words (it does not carry out the plan's
+  first step; only this reads the action, see below).
 - **clarity_conciseness** = 5 - 1 if it has several sentences but no step markers
   - 1 if longer than 30 words a gold action (- 2 beyond 60) - 1 per repeated step (at most
-  2) - 1 when the plan states the answer.
+  2) - 1 per step reading a page beyond the gold path's visits (at most 2: a superfluous
+  hop) - 1 when the plan states the answer.
 
 Scores are clamped to [0, 5]. An empty plan (no words) or a task without a gold path
 gets no reward (``None``, with the reason), never 0. The judge scores the text inside
-``<plan></plan>`` when the turn has one (:func:`plan_section`), not the turn's first action.
+``<plan></plan>`` when the turn has one (:func:`plan_section`), not the turn's first action,
+whose query usually repeats the question; of that action it checks only whether a search
+queries the question's words (``query`` of :func:`reference_scores`).
+
+The penalties for page reads missing or beyond the gold path, for sought relations the
+question lacks and for an off-question first query were added after measuring which traits
+of the warm start's plans went with failed episodes (``benchmarks/RESULTS.md``, "Privileged
+reference judge, second version"); each is a rubric criterion in its own right.
 """
 
 from __future__ import annotations
@@ -92,6 +105,8 @@ _WORD = re.compile(r"[a-z0-9]+")
 _MARKER = re.compile(r"(?:^|(?<=\s))\d{1,2}[.)](?=\s)")
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+|\n+")
 _NAME = re.compile(r"[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*")
+_SOUGHT = re.compile(r"\bfind(?:\s+out)?\b([^.;:?!\n]*)", re.IGNORECASE)
+"""What a step sets out to find: the words after "find" up to the end of the clause."""
 
 
 def _stem(word: str) -> str:
@@ -129,6 +144,8 @@ class GoldDecomposition:
     """'search' or 'visit': the gold path's first tool."""
     length: int
     """Number of gold actions, the answer included."""
+    reads: int = 0
+    """Number of the gold path's visits."""
 
     @classmethod
     def of(cls, task: Task) -> GoldDecomposition:
@@ -154,6 +171,7 @@ class GoldDecomposition:
             visits="visit" in kinds,
             first_tool=tools[0] if tools else "",
             length=len(kinds),
+            reads=kinds.count("visit"),
         )
 
 
@@ -206,9 +224,18 @@ def plan_section(turn: str) -> str:
     return plan if plan and plan.strip() else turn
 
 
-def reference_scores(plan: str, task: Task) -> dict[str, float] | None:
+def first_query(turn: str) -> str | None:
+    """The query words of a turn's first action when it is a valid search, else None."""
+    calls = parse_action(turn).tool_calls
+    if not calls or calls[0].error is not None or calls[0].name != "search":
+        return None
+    return " ".join(calls[0].args.queries)
+
+
+def reference_scores(plan: str, task: Task, query: str | None = None) -> dict[str, float] | None:
     """The six rubric scores (0-5) of ``plan`` against ``task``'s gold path, or None for
-    an empty plan or a task without a gold path. See the module docstring for the rules."""
+    an empty plan or a task without a gold path; ``query``: the search that follows the
+    plan, if any (:func:`first_query`). See the module docstring for the rules."""
     if not words(plan) or not task.gold.has_path:
         return None
     gold = GoldDecomposition.of(task)
@@ -217,12 +244,20 @@ def reference_scores(plan: str, task: Task) -> dict[str, float] | None:
     plan_words = set().union(*step_words)
     answered = task.answer not in task.question and _states(" ".join(steps), task.answer)
     invented = _invented_names(steps, task.question)
+    relations = frozenset().union(*gold.hops)
+    sought = {w for m in _SOUGHT.finditer(plan) for w in content_words(m.group(1))}
+    unasked = len(sought - gold.question_words - relations - _GOAL_GENERIC)
+    reads = sum(bool(w & _VISIT) for w in step_words)
+    missing, extra = max(gold.reads - reads, 0), max(reads - gold.reads, 0)
+    query_words = content_words(query or "")
+    off_query = 2 * len(query_words & gold.question_words) < len(query_words)
 
     share = len(gold.question_words & plan_words) / max(len(gold.question_words), 1)
-    goal = TOP * share - len(invented) - 2 * answered
+    goal = TOP * share - len(invented) - 2 * answered - min(unasked, 2)
 
     covered = [_covers(plan_words, hop) for hop in gold.hops]
     coverage = TOP * sum(covered) / len(gold.hops) if gold.hops else TOP * share
+    coverage -= missing
 
     searches, visits = bool(plan_words & _SEARCH), bool(plan_words & _VISIT)
     ends_answering = bool(step_words[-1] & _ANSWER)
@@ -235,7 +270,7 @@ def reference_scores(plan: str, task: Task) -> dict[str, float] | None:
     order = 3 * chain + (first == gold.first_tool) + ends_answering
 
     acting = sum(bool(w & (_SEARCH | _VISIT | _ANSWER)) for w in step_words) / len(steps)
-    action = 4 * acting + bool(plan_words & _FALLBACK)
+    action = 4 * acting + bool(plan_words & _FALLBACK) - off_query
 
     sentences = len([s for s in _SENTENCE.split(plan) if s.strip()])
     n_words = len(words(plan))
@@ -243,6 +278,7 @@ def reference_scores(plan: str, task: Task) -> dict[str, float] | None:
     keys = [frozenset(w) for w in step_words]
     repeats = len(keys) - len(set(keys))
     clarity = TOP - (not numbered and sentences > 1) - verbose - min(repeats, 2) - answered
+    clarity -= min(extra, 2)
 
     raw = (goal, coverage, tools, order, action, clarity)
     return {k: round(_clamp(float(v)), 4) for k, v in zip(DIMENSIONS, raw)}
@@ -294,7 +330,7 @@ class PrivilegedReferenceJudge:
         return [self._judge(task, plan) for task, plan in zip(tasks, plans, strict=True)]
 
     def _judge(self, task: Task, plan: str) -> JudgeResult:
-        raw = reference_scores(plan_section(plan), task)
+        raw = reference_scores(plan_section(plan), task, first_query(plan))
         if raw is None:
             why = "empty plan" if not words(plan) else f"task {task.id!r} has no gold path"
             return JudgeResult(reward=None, failure=why, raw=plan)

@@ -60,7 +60,8 @@ PLAN_A = (
     "5. Answer with that city."
 )
 # 6 of 9 question words and the hindsight name Drelliadale (goal 5 * 6/9 - 1 = 7/3); all
-# hop words present (coverage 5); never reads a page (tools 2 + 0 + 1 = 3); the mayor
+# hop words present but none of the gold path's 3 pages read (coverage 5 - 3 = 2); never
+# reads a page (tools 2 + 0 + 1 = 3); the mayor
 # before the birthplace: a chain of 2 of 3 hops (ordering 3 * 2/3 + 1 + 1 = 4); every
 # sentence a tool step, no fallback (actionability 4); three sentences, no step markers
 # (clarity 5 - 1 = 4).
@@ -92,7 +93,7 @@ def test_six_scores_of_two_hand_written_plans():
     assert reference_scores(PLAN_B, CHESS) == pytest.approx(
         {
             "goal_alignment": 7 / 3,
-            "subgoal_coverage": 5.0,
+            "subgoal_coverage": 2.0,
             "tool_appropriateness": 3.0,
             "logical_ordering": 4.0,
             "actionability": 4.0,
@@ -125,7 +126,7 @@ def test_judge_plugs_in_like_the_llm_judges():
     judge = PrivilegedReferenceJudge([CHESS])
     a, b, empty = judge.score([CHESS.question] * 3, [PLAN_A, PLAN_B, "  \n"])
     assert a.reward == 1.0 and a.scores["actionability"] == 5.0
-    assert b.reward == pytest.approx((7 / 3 + 5 + 3 + 4 + 4 + 4) / 30, abs=1e-4)
+    assert b.reward == pytest.approx((7 / 3 + 2 + 3 + 4 + 4 + 4) / 30, abs=1e-4)
     assert empty.reward is None and empty.scores is None and empty.failure == "empty plan"
 
 
@@ -167,3 +168,32 @@ def test_the_judge_scores_the_plan_not_the_first_action_that_follows_it():
     assert plan_section("1. Search X. 2. Answer.") == "1. Search X. 2. Answer."  # no tags
     [tagged] = judge.score([CHESS.question], [f"<plan>{PLAN_A}</plan>"])
     assert tagged.reward == 1.0
+
+
+def test_a_superfluous_hop_an_unasked_relation_and_an_off_question_query_cost_points():
+    call = '<tool_call>{"name": "search", "arguments": {"query": ["%s"]}}</tool_call>'
+    # four reads for the gold path's three (clarity -1) and a sought "author" and
+    # "publisher" that neither the question nor the gold path names (goal -2)
+    wandering = PLAN_A.replace(
+        "5. Answer", "5. Read the page of that city and find its author and publisher.\n6. Answer"
+    )
+    scores = reference_scores(wandering, CHESS)
+    assert scores["clarity_conciseness"] == 4.0 and scores["goal_alignment"] == 3.0
+    assert {
+        k: v for k, v in scores.items() if k not in ("clarity_conciseness", "goal_alignment")
+    } == {
+        k: 5.0
+        for k in ("subgoal_coverage", "tool_appropriateness", "logical_ordering", "actionability")
+    }
+    # two reads for three: coverage -1
+    short = "1. Search for the chess player Leikine Gleiskdoulovic. 2. Read his page and find his birthplace. 3. Read the page of the first mayor of that birthplace and find where he was born. 4. Answer with the city."
+    assert reference_scores(short, CHESS)["subgoal_coverage"] == 4.0
+    # the first action: a query of the question's words is carrying out step 1, one off it is not
+    judge = PrivilegedReferenceJudge([CHESS])
+    on, off = judge.score(
+        [CHESS.question] * 2,
+        [f"<plan>{PLAN_A}</plan>\n" + call % "chess player Leikine Gleiskdoulovic",
+         f"<plan>{PLAN_A}</plan>\n" + call % "sports team stadium"],
+    )  # fmt: skip
+    assert on.scores["actionability"] == 5.0 and off.scores["actionability"] == 4.0
+    assert on.reward == 1.0 and off.reward < 1.0
