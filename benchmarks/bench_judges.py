@@ -6,6 +6,13 @@ The plans are the first turns of the shipped warm start's own episodes at temper
 played by the same policy (1: answered right). These are real continuations, one per plan,
 so a label is noisy: a good plan may still fail and a poor one succeed.
 
+With ``--continued`` (a plan-anchor run's ``questions.json``) a second set is judged: the
+fixed first steps of the plan anchor, a correct and an incorrect one for each question with
+mixed outcomes, each labelled by the n continuations that followed it (right when at least
+half answered right): labels of a plan rather than of one episode. ``--question-slice
+START:STOP`` keeps the episodes (and fixed steps) of some questions only, e.g. those a plan
+anchor rerun with more ``--questions`` added, held out from what a judge was tuned on.
+
 Each judge scores every plan; the table gives ROC-AUC against the labels and Cohen's kappa
 of the thresholded score (threshold fitted on one stratified half, measured on the other;
 :func:`agents.rubrics.metrics.held_out_kappa`), with the paper's acceptance thresholds
@@ -29,14 +36,23 @@ Prints the table and appends it to benchmarks/RESULTS.md (``--no-append``: print
 from __future__ import annotations
 
 import argparse
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmarks._results import add_no_append, append_section
 
 TARGET_AUC, TARGET_KAPPA = 0.8, 0.75
+
+
+class LabelledPlans(NamedTuple):
+    """Plans to judge, the questions they answer and their outcome labels (1: right)."""
+
+    questions: list[str]
+    plans: list[str]
+    labels: list[int]
 
 
 def episodes(args: argparse.Namespace) -> list[Any]:
@@ -96,16 +112,48 @@ def measure(labels: Sequence[int], scores: Sequence[float | None]) -> dict[str, 
     }
 
 
-def table(rows: dict[str, dict[str, Any]]) -> str:
-    lines = [
-        "| judge | plans scored | ROC-AUC (target >= 0.8) | kappa (target >= 0.75) | ms a plan |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, r in rows.items():
-        shown = f"{name} (privileged)" if name == "reference" else name
-        lines.append(
-            f"| {shown} | {r['scored']} | {r['auc']:.3f} | {r['kappa']:.3f} | {r['ms']:.1f} |"
-        )
+def continued_plans(
+    path: str | Path, by_id: Mapping[str, Any], kept: Sequence[str] | None = None
+) -> LabelledPlans:
+    """The fixed first steps of a plan-anchor run (``questions.json``), each labelled 1 when
+    at least half of the continuations that followed it answered right (``kept``: only
+    those of these task ids)."""
+    questions, plans, labels = [], [], []
+    for q in json.loads(Path(path).read_text(encoding="utf-8")):
+        if kept is not None and q["task_id"] not in kept:
+            continue
+        for step, rewards in ((q.get("correct_step"), q.get("correct")),
+                              (q.get("incorrect_step"), q.get("incorrect"))):  # fmt: skip
+            if step and rewards:
+                questions.append(by_id[q["task_id"]].question)
+                plans.append(step)
+                labels.append(int(2 * sum(r >= 1.0 for r in rewards) >= len(rewards)))
+    return LabelledPlans(questions, plans, labels)
+
+
+def question_slice(episodes: Sequence[Any], text: str) -> list[Any]:
+    """The episodes of the questions ``START:STOP`` (Python slice, in order of first
+    appearance) of ``episodes``; '' keeps all."""
+    if not text:
+        return list(episodes)
+    start, _, stop = text.partition(":")
+    order = list(dict.fromkeys(t.task_id for t in episodes))
+    kept = set(order[slice(int(start) if start else None, int(stop) if stop else None)])
+    return [t for t in episodes if t.task_id in kept]
+
+
+def table(rows: dict[str, dict[str, dict[str, Any]]], sets: Sequence[str]) -> str:
+    head = "| judge |"
+    rule = "|---|"
+    for name in sets:
+        head += f" {name}: plans | ROC-AUC (target >= 0.8) | kappa (target >= 0.75) |"
+        rule += "---:|---:|---:|"
+    lines = [head + " ms a plan |", rule + "---:|"]
+    for judge, by_set in rows.items():
+        shown = f"{judge} (privileged)" if judge == "reference" else judge
+        cells = [f"{by_set[n]['scored']} | {by_set[n]['auc']:.3f} | {by_set[n]['kappa']:.3f}"
+                 for n in sets]  # fmt: skip
+        lines.append(f"| {shown} | " + " | ".join(cells) + f" | {by_set['ms']:.1f} |")
     return "\n".join(lines)
 
 
@@ -118,6 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-hops", type=int, default=2)
     parser.add_argument("--judges", default="reference,smollm2,warm-start,smollm2-naive")
     parser.add_argument("--rubric", default="", help="a learned rubric file (smollm2-rubric)")
+    parser.add_argument(
+        "--question-slice",
+        default="",
+        help="START:STOP: only these questions of the episodes (in order of appearance)",
+    )
+    parser.add_argument(
+        "--continued",
+        default="",
+        help="a plan-anchor questions.json: its fixed first steps, labelled by their "
+        "continuations, as a second set (of the sliced questions only)",
+    )
     add_no_append(parser)
     args = parser.parse_args(argv)
     if args.rubric and "smollm2-rubric" not in args.judges:
@@ -127,34 +186,58 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     played = [t for t in episodes(args) if not t.end_reason.broken and t.plan]
+    played = question_slice(played, args.question_slice)
     tasks = list(wiki_corpus.load("default").tasks)
     by_id = {t.id: t for t in tasks}
-    questions = [by_id[t.task_id].question for t in played]
-    plans = [t.plan for t in played]
-    labels = [int(t.reward >= 1.0) for t in played]
+    sets = {
+        "episodes": LabelledPlans(
+            [by_id[t.task_id].question for t in played],
+            [t.plan for t in played],
+            [int(t.reward >= 1.0) for t in played],
+        )
+    }
+    if args.continued:
+        kept = {t.task_id for t in played} if args.question_slice else None
+        sets["continued"] = continued_plans(args.continued, by_id, kept)
     rows: dict[str, dict[str, Any]] = {}
     for name, build in judges(args, tasks).items():
         judge = build()
-        start = time.perf_counter()
-        results = judge.score(questions, plans)
-        seconds = time.perf_counter() - start
-        rows[name] = measure(labels, [r.reward for r in results])
-        rows[name]["ms"] = 1000 * seconds / max(len(plans), 1)
+        rows[name] = {}
+        seconds, count = 0.0, 0
+        for set_name, labelled in sets.items():
+            start = time.perf_counter()
+            results = judge.score(labelled.questions, labelled.plans)
+            seconds += time.perf_counter() - start
+            count += len(labelled.plans)
+            rows[name][set_name] = measure(labelled.labels, [r.reward for r in results])
+        rows[name]["ms"] = 1000 * seconds / max(count, 1)
         print(f"{name}: {rows[name]}", flush=True)
-    text = table(rows)
+    text = table(rows, list(sets))
     print(text)
+    labels = sets["episodes"].labels
     source = (
-        f"read from `{args.episodes}` ({len({t.task_id for t in played})} questions)"
+        f"read from `{args.episodes}` ({len({t.task_id for t in played})} questions"
+        + (f", slice {args.question_slice}" if args.question_slice else "")
+        + ")"
         if Path(args.episodes).is_file()
         else f"{args.n} on each of the first {args.tasks} dev questions of at most "
         f"{args.max_hops} hops"
     )
     note = (
-        f"Plans: the first turns of {len(played)} episodes of `{args.policy}` at temperature 1 "
-        f"({source}); label: the outcome of the episode that followed the plan ({sum(labels)} right, "
-        f"{len(labels) - sum(labels)} wrong). Kappa is held out (threshold fitted on one "
-        f"stratified half, measured on the other). Wall time "
-        f"{time.perf_counter() - started:.0f} s."
+        f"Plans (episodes): the first turns of {len(played)} episodes of `{args.policy}` at "
+        f"temperature 1 ({source}); label: the outcome of the episode that followed the plan "
+        f"({sum(labels)} right, {len(labels) - sum(labels)} wrong)."
+    )
+    if args.continued:
+        kept = sets["continued"].labels
+        note += (
+            f" Plans (continued): the {len(kept)} fixed first steps of `{args.continued}` "
+            f"(a correct and an incorrect one of each mixed question); label: at least half "
+            f"of the continuations after it answered right ({sum(kept)} of {len(kept)})."
+        )
+    note += (
+        " Kappa is held out (threshold fitted on one stratified half, measured on the "
+        f"other). Wall time {time.perf_counter() - started:.0f} s."
     )
     if not args.no_append:
         append_section("Plan judges against the warm start's real outcomes", text, note)

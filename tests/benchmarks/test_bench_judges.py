@@ -39,3 +39,29 @@ def test_the_reference_judge_separates_solved_from_failed_episodes(tmp_path, res
     assert f"read from `{path}` (8 questions)" in text
     row = next(line for line in text.splitlines() if line.startswith("| reference (privileged)"))
     assert int(row.split("|")[2]) == 16
+
+
+def test_continued_plans_and_question_slices(tmp_path):
+    from types import SimpleNamespace
+
+    from benchmarks import bench_judges
+
+    anchor = [
+        {"task_id": "a", "correct_step": "A+", "correct": [1.0, 1.0, 0.0, 0.0],
+         "incorrect_step": "A-", "incorrect": [1.0, 0.0, 0.0, 0.0]},
+        {"task_id": "b", "correct_step": None, "correct": [], "incorrect_step": None},
+        {"task_id": "c", "correct_step": "C+", "correct": [1.0, 1.0, 1.0, 0.0],
+         "incorrect_step": "C-", "incorrect": [0.0, 0.0, 0.0, 0.0]},
+    ]  # fmt: skip
+    path = tmp_path / "questions.json"
+    path.write_text(__import__("json").dumps(anchor))
+    by_id = {k: SimpleNamespace(question=f"Q{k}?") for k in "abc"}
+    got = bench_judges.continued_plans(path, by_id)
+    assert got.plans == ["A+", "A-", "C+", "C-"]
+    assert got.labels == [1, 0, 1, 0]  # 2 of 4 right is half: labelled right
+    assert got.questions == ["Qa?", "Qa?", "Qc?", "Qc?"]
+    assert bench_judges.continued_plans(path, by_id, kept={"c"}).plans == ["C+", "C-"]
+
+    episodes = [SimpleNamespace(task_id=k) for k in "aabccd"]
+    ids = lambda text: "".join(t.task_id for t in bench_judges.question_slice(episodes, text))  # noqa: E731
+    assert ids("") == "aabccd" and ids("2:") == "ccd" and ids(":1") == "aa" and ids("1:3") == "bcc"
