@@ -3,6 +3,8 @@
     python -m agents.rubrics extract --trajectories runs/a/trajectories.jsonl --out ins.jsonl
     python -m agents.rubrics label-outcomes --trajectories t.jsonl --policy follower --n 4 \\
         --out plans.jsonl
+    python -m agents.rubrics label-outcomes --trajectories t.jsonl --own-episodes \\
+        --out plans.jsonl          # each plan labelled by the episodes it began
     python -m agents.rubrics learn --insights ins.jsonl --plans plans.jsonl --run-dir learn/
     python -m agents.rubrics validate --rubric learn/rubric.json --plans plans.jsonl \\
         [--labels labels.csv]
