@@ -130,6 +130,10 @@ class EvalConfig:
     """Predicted actions per turn (anticipatory)."""
     batch_tasks: int = 8
     """Tasks per lockstep rollout."""
+    max_rows: int | None = None
+    """Episodes decoded together in one forward pass, at most (None: a whole lockstep
+    batch, batch_tasks x n). Lower it to bound memory: each row keeps its key/value states,
+    about 45 KB a token for SmolLM2-135M in float32."""
     max_turns: int | None = None
     """Assistant turns per episode (a trained model's saved format first, else 20)."""
     max_new_tokens: int | None = None
@@ -175,6 +179,8 @@ class EvalConfig:
             raise ValueError(f"Expected agent among {AGENTS}, got {self.agent!r}.")
         if self.batch_tasks < 1:
             raise ValueError(f"Expected batch_tasks >= 1, got {self.batch_tasks}.")
+        if self.max_rows is not None and self.max_rows < 1:
+            raise ValueError(f"Expected max_rows >= 1 or None, got {self.max_rows}.")
         for name in ("max_hops", "min_hops"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"Expected {name} >= 1, got {getattr(self, name)}.")
@@ -346,10 +352,11 @@ def load_policy(
     device: str | None = None,
     dtype: str = "auto",
     step_labels: bool = False,
+    max_rows: int | None = None,
 ) -> Policy:
     """The policy called ``name`` (see the module docstring); scripted ones are text-only.
     ``step_labels``: the oracle labels its actions with their plan steps (for a prompt
-    variant that does)."""
+    variant that does); ``max_rows``: rows per forward pass of a model (None: all)."""
     from agents import scripted
 
     if name == "oracle" and agent == "anticipatory":
@@ -373,7 +380,9 @@ def load_policy(
     from agents.models import default_device, inference_dtype
 
     device = device or default_device()
-    return HFPolicy.from_pretrained(name, device=device, dtype=inference_dtype(device, dtype))
+    return HFPolicy.from_pretrained(
+        name, device=device, dtype=inference_dtype(device, dtype), max_batch_size=max_rows
+    )
 
 
 def rollout_config(config: EvalConfig) -> RolloutConfig:
@@ -485,6 +494,7 @@ def evaluate(
                 device=config.device,
                 dtype=config.dtype,
                 step_labels=rollout.prompt.step_labels,
+                max_rows=config.max_rows,
             )
         elif hasattr(policy, "bind_tasks"):
             policy.bind_tasks(tasks)

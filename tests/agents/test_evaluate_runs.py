@@ -306,3 +306,18 @@ def test_random_agent_at_temperature_one_reports_the_new_metrics(make_env, tmp_p
     m = evaluate(config, policy=RandomPolicy(seed=1), make_env=make_env)["metrics"]
     assert 0.0 <= m["valid_action_rate"] <= 1.0 and m["turn_truncation_rate"] == 0.0
     assert m["mixed_outcome_rate"] is not None and m["tasks"] == 2
+
+
+def test_max_rows_bounds_the_rows_of_a_forward_pass(make_env, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="max_rows >= 1"):
+        EvalConfig(max_rows=0)
+    seen = {}
+
+    def fake_from_pretrained(name, **kwargs):
+        seen.update(kwargs, name=name)
+        return NaivePolicy()
+
+    monkeypatch.setattr("agents.hf_policy.HFPolicy.from_pretrained", fake_from_pretrained)
+    config = EvalConfig(policy="some/model", n=2, max_rows=3, out=str(tmp_path), progress=False)
+    evaluate(config, make_env=make_env)
+    assert seen["name"] == "some/model" and seen["max_batch_size"] == 3
