@@ -25,6 +25,10 @@ episodes that ended without an answer, and, for n >= 2, the share of tasks with 
 outcomes (some runs right, some wrong): the groups GRPO can learn from; watch it at
 temperature 1 with n >= 4 before any RL run.
 
+A lockstep batch decodes its ``batch_tasks`` x ``n`` episodes together, each keeping its
+key/value states; ``--max-rows`` decodes at most that many at once (32 rows of the warm
+start peaked at 6.6 GiB, 16 at a time at 5.8 GiB for 1.2x the time; benchmarks/RESULTS.md).
+
 The output directory gets ``run.json`` (the configuration and the prompt variant),
 ``trajectories.jsonl`` (appended after every batch, so an interrupted evaluation keeps what
 it finished; ``--resume`` skips the tasks already there), ``summary.json`` and
