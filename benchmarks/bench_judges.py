@@ -118,6 +118,8 @@ def continued_plans(
     """The fixed first steps of a plan-anchor run (``questions.json``), each labelled 1 when
     at least half of the continuations that followed it answered right (``kept``: only
     those of these task ids)."""
+    from agents.rubrics.labels import outcome_label
+
     questions, plans, labels = [], [], []
     for q in json.loads(Path(path).read_text(encoding="utf-8")):
         if kept is not None and q["task_id"] not in kept:
@@ -127,7 +129,7 @@ def continued_plans(
             if step and rewards:
                 questions.append(by_id[q["task_id"]].question)
                 plans.append(step)
-                labels.append(int(2 * sum(r >= 1.0 for r in rewards) >= len(rewards)))
+                labels.append(outcome_label(sum(r >= 1.0 for r in rewards) / len(rewards)))
     return LabelledPlans(questions, plans, labels)
 
 
@@ -229,11 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         f"({sum(labels)} right, {len(labels) - sum(labels)} wrong)."
     )
     if args.continued:
-        kept = sets["continued"].labels
+        fixed = sets["continued"].labels
         note += (
-            f" Plans (continued): the {len(kept)} fixed first steps of `{args.continued}` "
+            f" Plans (continued): the {len(fixed)} fixed first steps of `{args.continued}` "
             f"(a correct and an incorrect one of each mixed question); label: at least half "
-            f"of the continuations after it answered right ({sum(kept)} of {len(kept)})."
+            f"of the continuations after it answered right ({sum(fixed)} of {len(fixed)})."
         )
     note += (
         " Kappa is held out (threshold fitted on one stratified half, measured on the "

@@ -139,13 +139,17 @@ class GoldDecomposition:
     hops: tuple[frozenset[str], ...]
     """Relation words of each visit (in gold order), hops without any left out."""
     searches: bool
-    visits: bool
+    reads: int
+    """Number of the gold path's visits."""
     first_tool: str
     """'search' or 'visit': the gold path's first tool."""
     length: int
     """Number of gold actions, the answer included."""
-    reads: int = 0
-    """Number of the gold path's visits."""
+
+    @property
+    def visits(self) -> bool:
+        """Whether the gold path reads pages."""
+        return self.reads > 0
 
     @classmethod
     def of(cls, task: Task) -> GoldDecomposition:
@@ -168,10 +172,9 @@ class GoldDecomposition:
             question_words=frozenset(content_words(task.question)),
             hops=tuple(hops),
             searches="search" in kinds,
-            visits="visit" in kinds,
+            reads=kinds.count("visit"),
             first_tool=tools[0] if tools else "",
             length=len(kinds),
-            reads=kinds.count("visit"),
         )
 
 

@@ -231,25 +231,30 @@ def continuation_policy(name: str, corpus: Any, args: argparse.Namespace) -> Any
     return load_policy(name, corpus.tasks, seed=args.seed, device=args.device)
 
 
+def _label_own_episodes(args: argparse.Namespace) -> int:
+    """``label-outcomes --own-episodes``: no continuations, so no policy or environment."""
+    from agents.trajectory import load_jsonl
+
+    if not args.trajectories:
+        raise SystemExit("--own-episodes labels the plans of --trajectories")
+    episodes = [t for path in args.trajectories for t in load_jsonl(path)]
+    labelled = lab.plans_with_own_outcomes(episodes, args.success_threshold, source="own episodes")
+    lab.save_plans(args.out, labelled)
+    _print_outcomes(labelled, args.cutoff, args.out)
+    return 0
+
+
 def cmd_label_outcomes(args: argparse.Namespace) -> int:
+    if args.own_episodes:
+        return _label_own_episodes(args)
     import gymnasium as gym
 
     import webanchor_env
     import wiki_corpus
     from agents.policy import SamplingParams
     from agents.prompts import get_prompt
-    from agents.trajectory import load_jsonl, save_jsonl
+    from agents.trajectory import save_jsonl
 
-    if args.own_episodes:
-        if not args.trajectories:
-            raise SystemExit("--own-episodes labels the plans of --trajectories")
-        episodes = [t for path in args.trajectories for t in load_jsonl(path)]
-        labelled = lab.plans_with_own_outcomes(
-            episodes, args.success_threshold, source="own episodes"
-        )
-        lab.save_plans(args.out, labelled)
-        _print_outcomes(labelled, args.cutoff, args.out)
-        return 0
     plans = _input_plans(args)
     policy = continuation_policy(args.policy, wiki_corpus.load(args.corpus), args)
 
