@@ -133,14 +133,22 @@ def continued_plans(
     return LabelledPlans(questions, plans, labels)
 
 
+def parse_slice(text: str) -> slice:
+    """``START:STOP`` (either may be left out) as a slice; ValueError names the bad text."""
+    start, colon, stop = text.partition(":")
+    parts = [part.strip() for part in (start, stop)]
+    if not colon or not all(p.lstrip("-").isdigit() for p in parts if p):
+        raise ValueError(f"Expected START:STOP (integers, either may be left out), got {text!r}.")
+    return slice(*(int(p) if p else None for p in parts))
+
+
 def question_slice(episodes: Sequence[Any], text: str) -> list[Any]:
     """The episodes of the questions ``START:STOP`` (Python slice, in order of first
     appearance) of ``episodes``; '' keeps all."""
     if not text:
         return list(episodes)
-    start, _, stop = text.partition(":")
     order = list(dict.fromkeys(t.task_id for t in episodes))
-    kept = set(order[slice(int(start) if start else None, int(stop) if stop else None)])
+    kept = set(order[parse_slice(text)])
     return [t for t in episodes if t.task_id in kept]
 
 
@@ -183,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rubric and "smollm2-rubric" not in args.judges:
         args.judges += ",smollm2-rubric"
+    if args.question_slice:
+        try:
+            parse_slice(args.question_slice)
+        except ValueError as err:
+            parser.error(str(err))
 
     import wiki_corpus
 

@@ -65,3 +65,9 @@ def test_continued_plans_and_question_slices(tmp_path):
     episodes = [SimpleNamespace(task_id=k) for k in "aabccd"]
     ids = lambda text: "".join(t.task_id for t in bench_judges.question_slice(episodes, text))  # noqa: E731
     assert ids("") == "aabccd" and ids("2:") == "ccd" and ids(":1") == "aa" and ids("1:3") == "bcc"
+    assert ids("-1:") == "d"
+    for bad in ("2", "a:b", "1:x"):
+        with pytest.raises(ValueError, match="Expected START:STOP"):
+            bench_judges.parse_slice(bad)
+    with pytest.raises(SystemExit):  # the command line says so before reading anything
+        bench_judges.main(["--question-slice", "two", "--no-append"])
