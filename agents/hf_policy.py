@@ -31,10 +31,12 @@ from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 from agents.kv_cache import (
     PrefixStore,
     States,
+    cache_keyword,
     cropped,
     growing_cache,
     left_padded,
     length_buckets,
+    output_cache,
     states_of,
 )
 from agents.policy import (
@@ -309,16 +311,24 @@ class HFPolicy:
                 mask, tokens, next_pos = mask[index], tokens[index], next_pos[index]
                 active = [active[k] for k in keep]
             mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=-1)  # [B', T+1]
-            out = self.model(
+            cache, logits = self._forward(
+                cache,
                 input_ids=tokens[:, None],
                 attention_mask=mask,
                 position_ids=next_pos[:, None],
-                past_key_values=cache,
-                use_cache=True,
             )
-            cache, logits = out.past_key_values, out.logits[:, -1, :]
             next_pos = next_pos + 1
         return [self._to_turn(row) for row in rows]
+
+    def _forward(
+        self, cache: Cache | None, **inputs: torch.Tensor | int
+    ) -> tuple[Cache, torch.Tensor]:
+        """One forward with a cache (``None``: a new one); returns the grown cache and the
+        logits at each row's last kept position [B, V]."""
+        if cache is not None:
+            inputs[cache_keyword(self.model)] = cache
+        out = self.model(**inputs, use_cache=True)
+        return output_cache(out), out.logits[:, -1, :]
 
     def _prefill(
         self, prompts: list[tuple[int, ...]]
@@ -332,9 +342,8 @@ class HFPolicy:
         shared = shared_prefix_length(prompts) if self.share_prefix and len(prompts) > 1 else 0
         if shared >= max(self.min_shared_prefix, 1):
             prefix = torch.tensor([prompts[0][:shared]], dtype=torch.long, device=device)
-            out = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1)
+            cache, _ = self._forward(None, input_ids=prefix, logits_to_keep=1)
             self.prefilled_positions += shared
-            cache = out.past_key_values
             if all(type(layer) is DynamicLayer for layer in getattr(cache, "layers", ())):
                 cache.batch_repeat_interleave(len(prompts))  # [1, ...] -> [B, ...]
                 suffixes = [p[shared:] for p in prompts]
@@ -342,26 +351,21 @@ class HFPolicy:
                     suffixes, shared, self.pad_token_id, device
                 )
                 self.prefilled_positions += ids.numel()  # padding runs too
-                out = self.model(
+                cache, logits = self._forward(
+                    cache,
                     input_ids=ids,
                     attention_mask=mask,
                     position_ids=positions,
-                    past_key_values=cache,
-                    use_cache=True,
                     logits_to_keep=1,
                 )
-                return out.past_key_values, out.logits[:, -1, :], mask, positions[:, -1] + 1
+                return cache, logits, mask, positions[:, -1] + 1
             # Other cache layouts (sliding windows, ...): fall back to full prompts.
         ids, mask, positions = left_pad(prompts, self.pad_token_id, device)
         self.prefilled_positions += ids.numel()
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=True,
-            logits_to_keep=1,
+        cache, logits = self._forward(
+            None, input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1
         )
-        return out.past_key_values, out.logits[:, -1, :], mask, positions[:, -1] + 1
+        return cache, logits, mask, positions[:, -1] + 1
 
     def _prefill_reusing(
         self, prompts: list[tuple[int, ...]], spare: int
@@ -380,14 +384,13 @@ class HFPolicy:
             if past is not None:
                 rest.append((i, length, cropped(past, length)))
                 continue
-            out = self.model(
+            cache, logits[i] = self._forward(
+                growing_cache(),
                 input_ids=torch.tensor([prompt], dtype=torch.long, device=device),
-                past_key_values=growing_cache(),
-                use_cache=True,
                 logits_to_keep=1,
             )
             self.prefilled_positions += len(prompt)
-            states[i], logits[i] = states_of(out.past_key_values), out.logits[:, -1, :]
+            states[i] = states_of(cache)
             self.store.put(prompt, states[i])
         lengths = [len(prompts[i]) - length for i, length, _ in rest]
         for bucket in length_buckets(lengths, self.max_padding):
@@ -415,18 +418,17 @@ class HFPolicy:
         ids, mask, positions = left_pad(suffixes, self.pad_token_id, device)
         starts = torch.tensor([length for _, length, _ in rows], device=device)
         mask = torch.cat([past_mask, mask], dim=-1)  # [B, P + S]
-        out = self.model(
+        cache, last = self._forward(
+            cache,
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions + starts[:, None],
-            past_key_values=cache,
-            use_cache=True,
             logits_to_keep=1,
         )
         self.prefilled_positions += ids.numel()  # padding runs too
         for k, (i, _, _) in enumerate(rows):
-            states[i] = states_of(out.past_key_values, k, columns=mask[k].bool())
-            logits[i] = out.logits[k : k + 1, -1, :]
+            states[i] = states_of(cache, k, columns=mask[k].bool())
+            logits[i] = last[k : k + 1]
             self.store.put(prompts[i], states[i])
 
     def _keep_finished(

@@ -18,8 +18,11 @@ optimizer step bumps) and forgets everything when it changes.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -98,6 +101,26 @@ class GrowingLayer(DynamicLayer):
                 self.values.repeat_interleave(repeats, dim=0),
                 self._key_buffer.shape[-2],
             )
+
+
+@functools.cache
+def _cache_keyword(model_class: type) -> str:
+    accepted = inspect.signature(model_class.forward).parameters
+    return "cache" if "cache" in accepted else "past_key_values"
+
+
+def cache_keyword(model: nn.Module) -> str:
+    """The forward keyword that passes a cache to ``model``: ``cache`` where transformers
+    renamed it (``past_key_values`` is deprecated there), ``past_key_values`` before. A
+    PEFT wrapper is looked through to the transformers model it wraps."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return _cache_keyword(type(base))
+
+
+def output_cache(output: Any) -> DynamicCache:
+    """The cache a forward returned, under either name (see :func:`cache_keyword`)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def growing_cache(layers: Iterable[GrowingLayer] = ()) -> DynamicCache:

@@ -3,6 +3,10 @@ prefilling only new tokens with the same log-probabilities as a full forward pas
 
 from __future__ import annotations
 
+import copy
+import inspect
+import warnings
+
 import pytest
 import torch
 
@@ -10,6 +14,7 @@ from agents.hf_policy import HFPolicy
 from agents.kv_cache import (
     GrowingLayer,
     PrefixStore,
+    cache_keyword,
     common_prefix_length,
     growing_cache,
     left_padded,
@@ -252,3 +257,37 @@ def test_while_decoding_only_the_batch_holds_the_rows_states(model, tokenizer):
         for prompt, turn in zip(prompts, turns):
             length, _ = policy.store.longest_prefix(prompt + turn.token_ids, limit=10_000)
             assert length == len(prompt) + len(turn.token_ids) - 1
+
+
+def test_the_cache_keyword_follows_the_models_signature(model):
+    class Renamed(torch.nn.Module):
+        def forward(self, input_ids, cache=None): ...
+
+    class Older(torch.nn.Module):
+        def forward(self, input_ids, past_key_values=None): ...
+
+    assert cache_keyword(Renamed()) == "cache"
+    assert cache_keyword(Older()) == "past_key_values"
+    want = (
+        "cache"
+        if "cache" in inspect.signature(type(model).forward).parameters
+        else "past_key_values"
+    )
+    assert cache_keyword(model) == want
+    peft = pytest.importorskip("peft")
+    wrapped = peft.get_peft_model(
+        copy.deepcopy(model), peft.LoraConfig(r=2, target_modules=["q_proj"])
+    )
+    assert cache_keyword(wrapped) == want
+
+
+@pytest.mark.parametrize("reuse_cache", [True, False])
+def test_no_engine_path_passes_a_deprecated_cache_keyword(model, tokenizer, reuse_cache):
+    policy = HFPolicy(model, tokenizer, reuse_cache=reuse_cache)
+    first = [chat(tokenizer, "Who built the bridge?")] * 2 + [chat(tokenizer, "Which bridge?")]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with policy.keeping_states():
+            two_turns(policy, tokenizer, first)
+    deprecated = [str(w.message) for w in caught if "past_key_values" in str(w.message)]
+    assert deprecated == []
