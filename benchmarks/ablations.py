@@ -278,9 +278,7 @@ class PlanJudge:
             path = Path(self.source)
             stamp = ""
             if path.is_dir():
-                files = sorted(f for f in path.iterdir() if f.is_file())
-                stamps = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-                stamp = hashlib.sha256(json.dumps(stamps).encode()).hexdigest()[:16]
+                stamp = harness.content_digest(path)[:16]
             self._id = f"{self.source}#{stamp}"
         return self._id
 

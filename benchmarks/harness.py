@@ -30,6 +30,7 @@ import argparse
 import dataclasses
 import enum
 import functools
+import hashlib
 import json
 import shutil
 import sys
@@ -381,7 +382,8 @@ def training_metrics(work_dir: Path, name: str) -> list[dict[str, Any]]:
 
 def model_stamp(policy: str) -> Any:
     """What identifies a model's weights: the harness's ``made_with.json`` of a model it
-    trained, the modification time of another model directory, or else the name."""
+    trained, the content of another model directory (its weights and JSON files: the same
+    in every checkout, unlike their modification times), or else the name."""
     from agents.models import model_directory
 
     path = model_directory(policy)
@@ -390,8 +392,22 @@ def model_stamp(policy: str) -> Any:
     made = path.parent / "made_with.json"
     if made.exists():
         return json.loads(made.read_text(encoding="utf-8"))
-    config = path / "config.json"
-    return (config if config.exists() else path).stat().st_mtime
+    return content_digest(path)
+
+
+def content_digest(directory: Path) -> str:
+    """SHA-256 over the names and contents of a model directory's top-level weight and JSON
+    files (``*.safetensors``, ``*.bin``, ``*.json``)."""
+    digest = hashlib.sha256()
+    files = sorted(
+        f
+        for f in directory.iterdir()
+        if f.is_file() and f.suffix in (".safetensors", ".bin", ".json")
+    )
+    for file in files:
+        with file.open("rb") as fh:
+            digest.update(f"{file.name}\0".encode() + hashlib.file_digest(fh, "sha256").digest())
+    return digest.hexdigest()
 
 
 def fresh_eval_dir(out: Path, record: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,22 @@ def test_a_stale_evaluation_directory_is_emptied(tmp_path):
     assert (out / "trajectories.jsonl").exists()  # same settings: resumes
     mt.harness.fresh_eval_dir(out, {"scale": "small"})
     assert not (out / "trajectories.jsonl").exists()
+
+
+def test_a_model_directory_is_stamped_by_content_not_by_checkout_time(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        (d / "checkpoints").mkdir(parents=True)
+        (d / "adapter_model.safetensors").write_bytes(b"weights")
+        (d / "adapter_config.json").write_text("{}")
+        (d / "curves.png").write_bytes(d.name.encode())  # not part of the weights
+    os.utime(b / "adapter_model.safetensors", (0, 0))  # another checkout's time
+    assert mt.harness.model_stamp(str(a)) == mt.harness.model_stamp(str(b))
+    (b / "adapter_model.safetensors").write_bytes(b"other weights")
+    assert mt.harness.model_stamp(str(a)) != mt.harness.model_stamp(str(b))
+    (b / "adapter_model.safetensors").write_bytes(b"weights")
+    (b / "adapter_config.json").rename(b / "config.json")  # same bytes, another file
+    assert mt.harness.model_stamp(str(a)) != mt.harness.model_stamp(str(b))
 
 
 def test_plot_draws_pass1_per_row_and_corpus(tmp_path):
