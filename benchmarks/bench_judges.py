@@ -53,6 +53,8 @@ class LabelledPlans(NamedTuple):
     questions: list[str]
     plans: list[str]
     labels: list[int]
+    continuations: list[tuple[int, int]] = []
+    """(right, run) continuations of each plan, for labels made from several (else empty)."""
 
 
 def episodes(args: argparse.Namespace) -> list[Any]:
@@ -120,7 +122,7 @@ def continued_plans(
     those of these task ids)."""
     from agents.rubrics.labels import outcome_label
 
-    questions, plans, labels = [], [], []
+    questions, plans, labels, counts = [], [], [], []
     for q in json.loads(Path(path).read_text(encoding="utf-8")):
         if kept is not None and q["task_id"] not in kept:
             continue
@@ -129,8 +131,32 @@ def continued_plans(
             if step and rewards:
                 questions.append(by_id[q["task_id"]].question)
                 plans.append(step)
-                labels.append(outcome_label(sum(r >= 1.0 for r in rewards) / len(rewards)))
-    return LabelledPlans(questions, plans, labels)
+                right = sum(r >= 1.0 for r in rewards)
+                labels.append(outcome_label(right / len(rewards)))
+                counts.append((right, len(rewards)))
+    return LabelledPlans(questions, plans, labels, counts)
+
+
+def ceiling_note(labelled: LabelledPlans) -> str:
+    """The noise ceiling of plans labelled by their continuations, as a sentence ('' when
+    they have no common number of continuations)."""
+    from agents.rubrics.labels import outcome_label
+    from agents.rubrics.metrics import noise_ceiling
+
+    runs = {n for _, n in labelled.continuations}
+    if len(runs) != 1:
+        return ""
+    (n,) = runs
+    c = noise_ceiling([right for right, _ in labelled.continuations], n, outcome_label)
+    return (
+        f" Noise ceiling of these {len(labelled.plans)} fixed steps "
+        "(`agents.rubrics.metrics.noise_ceiling`: a judge that knew each step's true success "
+        f"rate, the rates drawn from a beta-binomial fit of their {n} continuations): ROC-AUC "
+        f"{c.episode_auc:.3f} and kappa {c.episode_kappa:.3f} against one episode a plan; "
+        f"ROC-AUC {c.plan_auc:.3f} and kappa {c.plan_kappa:.3f} against labels of {n} "
+        "continuations a plan. No judge scores above these on labels of this kind, except by "
+        "chance."
+    )
 
 
 def parse_slice(text: str) -> slice:
@@ -249,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             f" Plans (continued): the {len(fixed)} fixed first steps of `{args.continued}` "
             f"(a correct and an incorrect one of each mixed question); label: at least half "
             f"of the continuations after it answered right ({sum(fixed)} of {len(fixed)})."
-        )
+        ) + ceiling_note(sets["continued"])
     note += (
         " Kappa is held out (threshold fitted on one stratified half, measured on the "
         f"other). Wall time {time.perf_counter() - started:.0f} s."

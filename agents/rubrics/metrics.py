@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from scipy.stats import rankdata
@@ -156,3 +156,75 @@ def held_out_kappa(labels: Sequence[int], scores: Sequence[float], seed: int = 0
 def meets(value: float, threshold: float) -> bool:
     """``value >= threshold``; nan never meets a threshold."""
     return not math.isnan(value) and value >= threshold
+
+
+@dataclass(frozen=True)
+class NoiseCeiling:
+    """What a judge that knew every plan's true success rate would score (means over draws):
+    the best any judge can do against labels that are outcomes of chance."""
+
+    episode_auc: float
+    """ROC-AUC against one episode per plan (a label that is 1 with the plan's rate)."""
+    episode_kappa: float
+    """Held-out kappa against those one-episode labels."""
+    plan_auc: float
+    """ROC-AUC against plan labels made from ``trials`` new continuations of each plan."""
+    plan_kappa: float
+    """Held-out kappa against those plan labels."""
+
+
+def beta_prior(successes: Sequence[int], trials: int) -> tuple[float, float]:
+    """The Beta(a, b) prior of success rates that best explains ``successes`` out of
+    ``trials`` per plan (beta-binomial maximum likelihood; a and b bounded to e^±6)."""
+    import numpy as np
+    from scipy import optimize, stats
+
+    k = np.asarray(successes)
+
+    def loss(log_ab: Sequence[float]) -> float:
+        return -float(stats.betabinom.logpmf(k, trials, *np.exp(log_ab)).sum())
+
+    fit = optimize.minimize(loss, [0.0, 0.0], method="L-BFGS-B", bounds=[(-6.0, 6.0)] * 2)
+    a, b = np.exp(fit.x)
+    return float(a), float(b)
+
+
+def noise_ceiling(
+    successes: Sequence[int],
+    trials: int,
+    plan_label: Callable[[float], int],
+    draws: int = 200,
+    seed: int = 0,
+) -> NoiseCeiling:
+    """The AUC and held-out kappa of an oracle judge that scores each plan by its true
+    success rate, measured the way judges are: against outcome labels drawn by chance.
+
+    ``successes[i]`` of ``trials`` continuations of plan i succeeded. A few trials overstate
+    how far apart the rates are, so each draw takes every plan's rate from its posterior
+    under the fitted :func:`beta_prior`, then draws one episode per plan and ``trials`` new
+    continuations per plan (labelled by ``plan_label`` of their success share); draws whose
+    labels hold one class only are skipped. ``nan`` when every draw was skipped.
+    """
+    import numpy as np
+
+    if not successes or trials < 1 or any(not 0 <= k <= trials for k in successes):
+        raise ValueError(f"Expected successes between 0 and {trials} for some plans.")
+    a, b = beta_prior(successes, trials)
+    k = np.asarray(successes)
+    rng = np.random.default_rng(seed)
+    scores: dict[str, list[float]] = {"ea": [], "ek": [], "pa": [], "pk": []}
+    for _ in range(draws):
+        rate = rng.beta(a + k, b + trials - k)
+        episode = [int(y) for y in rng.random(len(k)) < rate]
+        plan = [plan_label(float(c) / trials) for c in rng.binomial(trials, rate)]
+        for labels, auc, kappa in ((episode, "ea", "ek"), (plan, "pa", "pk")):
+            if 0 < sum(labels) < len(labels):
+                scores[auc].append(roc_auc(labels, list(rate)))
+                fold_seed = int(rng.integers(2**31))
+                scores[kappa].append(held_out_kappa(labels, list(rate), fold_seed).kappa)
+
+    def mean(values: list[float]) -> float:
+        kept = [v for v in values if not math.isnan(v)]
+        return sum(kept) / len(kept) if kept else math.nan
+
+    return NoiseCeiling(*(mean(scores[key]) for key in ("ea", "ek", "pa", "pk")))

@@ -60,6 +60,11 @@ def test_continued_plans_and_question_slices(tmp_path):
     assert got.plans == ["A+", "A-", "C+", "C-"]
     assert got.labels == [1, 0, 1, 0]  # 2 of 4 right is half: labelled right
     assert got.questions == ["Qa?", "Qa?", "Qc?", "Qc?"]
+    assert got.continuations == [(2, 4), (1, 4), (3, 4), (0, 4)]
+    note = bench_judges.ceiling_note(got)
+    assert "Noise ceiling of these 4 fixed steps" in note and "labels of 4 continuations" in note
+    uneven = got._replace(continuations=[(2, 4), (1, 3)])
+    assert bench_judges.ceiling_note(uneven) == ""  # no common number of continuations
     assert bench_judges.continued_plans(path, by_id, kept={"c"}).plans == ["C+", "C-"]
 
     episodes = [SimpleNamespace(task_id=k) for k in "aabccd"]

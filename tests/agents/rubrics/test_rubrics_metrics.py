@@ -5,14 +5,17 @@ import random
 
 import pytest
 
+from agents.rubrics.labels import outcome_label
 from agents.rubrics.metrics import (
     average_ranks,
     best_threshold,
+    beta_prior,
     candidate_thresholds,
     cohens_kappa,
     decisions,
     held_out_kappa,
     meets,
+    noise_ceiling,
     roc_auc,
     stratified_halves,
 )
@@ -111,3 +114,39 @@ def test_held_out_kappa_uses_the_other_half():
 
 def test_meets_never_accepts_nan():
     assert meets(0.8, 0.8) and not meets(0.79, 0.8) and not meets(math.nan, 0.0)
+
+
+# --- Noise ceiling ------------------------------------------------------------------------
+
+
+def test_an_oracle_separates_plans_whose_outcomes_are_certain():
+    ceiling = noise_ceiling([0] * 12 + [4] * 12, 4, outcome_label, draws=30)
+    assert ceiling.episode_auc > 0.99 and ceiling.plan_auc > 0.99
+    assert ceiling.episode_kappa > 0.9 and ceiling.plan_kappa > 0.9
+
+
+def test_no_judge_can_separate_plans_of_one_success_rate():
+    ceiling = noise_ceiling([2] * 24, 4, outcome_label, draws=30)
+    assert abs(ceiling.episode_auc - 0.5) < 0.1 and abs(ceiling.plan_auc - 0.5) < 0.1
+    assert ceiling.episode_kappa < 0.25 and ceiling.plan_kappa < 0.25
+
+
+def test_one_episode_labels_cap_an_oracle_below_plan_labels():
+    # rates spread as in a plan anchor (many plans at 0 of 4 or 4 of 4, some between)
+    successes = [0] * 9 + [1] * 5 + [2] * 2 + [3] * 4 + [4] * 4
+    ceiling = noise_ceiling(successes, 4, outcome_label, draws=30)
+    assert 0.5 < ceiling.episode_kappa < ceiling.plan_kappa < 1.0
+    assert ceiling.episode_auc < 1.0
+
+
+def test_the_beta_prior_follows_the_spread_of_the_rates():
+    a, b = beta_prior([0] * 12 + [4] * 12, 4)  # rates at the extremes: a U-shaped prior
+    assert a < 1 and b < 1
+    a, b = beta_prior([2] * 24, 4)  # one rate: a narrow prior around it
+    assert a > 10 and b > 10 and abs(a / (a + b) - 0.5) < 0.05
+
+
+@pytest.mark.parametrize(("successes", "trials"), [([], 4), ([5], 4), ([-1, 2], 4), ([1], 0)])
+def test_a_noise_ceiling_needs_counts_within_the_trials(successes, trials):
+    with pytest.raises(ValueError, match="successes between 0"):
+        noise_ceiling(successes, trials, outcome_label)
