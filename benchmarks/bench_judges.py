@@ -280,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         " Kappa is held out (threshold fitted on one stratified half, measured on the "
         f"other). Wall time {time.perf_counter() - started:.0f} s."
     )
+    print(note)
     if not args.no_append:
         append_section("Plan judges against the warm start's real outcomes", text, note)
     return 0
