@@ -12,6 +12,9 @@ mixed outcomes, each labelled by the n continuations that followed it (right whe
 half answered right): labels of a plan rather than of one episode. ``--question-slice
 START:STOP`` keeps the episodes (and fixed steps) of some questions only, e.g. those a plan
 anchor rerun with more ``--questions`` added, held out from what a judge was tuned on.
+With ``--continued`` the note also gives the labels' noise ceiling
+(:func:`agents.rubrics.metrics.noise_ceiling`): what a judge that knew each fixed step's
+true success rate would score against labels of one episode and of n continuations.
 
 Each judge scores every plan; the table gives ROC-AUC against the labels and Cohen's kappa
 of the thresholded score (threshold fitted on one stratified half, measured on the other;
