@@ -216,6 +216,7 @@ class HFPolicy:
         max_padding: float = 0.1,
     ) -> None:
         self.model = model
+        self._cache_keyword = cache_keyword(model)
         self.reuse_cache = reuse_cache and _plain_cache_layers(model)
         self.store = PrefixStore(cache_bytes)
         self.max_padding = max_padding
@@ -326,7 +327,7 @@ class HFPolicy:
         """One forward with a cache (``None``: a new one); returns the grown cache and the
         logits at each row's last kept position [B, V]."""
         if cache is not None:
-            inputs[cache_keyword(self.model)] = cache
+            inputs[self._cache_keyword] = cache
         out = self.model(**inputs, use_cache=True)
         return output_cache(out), out.logits[:, -1, :]
 

@@ -18,7 +18,6 @@ optimizer step bumps) and forgets everything when it changes.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -103,18 +102,13 @@ class GrowingLayer(DynamicLayer):
             )
 
 
-@functools.cache
-def _cache_keyword(model_class: type) -> str:
-    accepted = inspect.signature(model_class.forward).parameters
-    return "cache" if "cache" in accepted else "past_key_values"
-
-
 def cache_keyword(model: nn.Module) -> str:
     """The forward keyword that passes a cache to ``model``: ``cache`` where transformers
     renamed it (``past_key_values`` is deprecated there), ``past_key_values`` before. A
     PEFT wrapper is looked through to the transformers model it wraps."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return _cache_keyword(type(base))
+    accepted = inspect.signature(type(base).forward).parameters
+    return "cache" if "cache" in accepted else "past_key_values"
 
 
 def output_cache(output: Any) -> DynamicCache:

@@ -56,7 +56,7 @@ class LabelledPlans(NamedTuple):
     questions: list[str]
     plans: list[str]
     labels: list[int]
-    continuations: list[tuple[int, int]] = []
+    continuations: Sequence[tuple[int, int]] = ()
     """(right, run) continuations of each plan, for labels made from several (else empty)."""
 
 
