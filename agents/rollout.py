@@ -253,6 +253,7 @@ class RolloutEngine:
         group_ids: Sequence[int] | None = None,
         forced_first_turns: Sequence[str | None] | None = None,
         on_finish: Callable[[Trajectory], None] | None = None,
+        first_sample: int = 0,
     ) -> list[Trajectory]:
         """Play ``group_size`` episodes of each task; trajectories in task-major order.
 
@@ -262,7 +263,13 @@ class RolloutEngine:
             forced_first_turns: per task, a first assistant turn to impose (the text after
                 the first-turn prefill) instead of sampling one, or None to sample.
             on_finish: called with each trajectory as soon as its episode ends.
+            first_sample: the sample index of each group's first episode: a group's
+                samples are ``first_sample .. first_sample + group_size - 1``, so more
+                episodes can be added to a group already played, each with the seeds it
+                would have had in one larger group.
         """
+        if first_sample < 0:
+            raise ValueError(f"first_sample must be >= 0, got {first_sample}.")
         task_ids = list(task_ids)
         groups = list(range(len(task_ids)) if group_ids is None else group_ids)
         forced = list(forced_first_turns or [None] * len(task_ids))
@@ -276,7 +283,7 @@ class RolloutEngine:
             self._envs.append(self.make_env())
         episodes: list[_Episode] = []
         for task_id, group_id, first in zip(task_ids, groups, forced):
-            for sample in range(size):
+            for sample in range(first_sample, first_sample + size):
                 episode = self._start(len(episodes), task_id, group_id, sample)
                 episodes.append(episode)
                 if first is not None and not episode.done:

@@ -19,6 +19,7 @@ incorrect first step costs 24-31 points of pass@k.
     python -m benchmarks.plan_anchor --policy oracle --corpus world # a scripted policy
     python -m benchmarks.plan_anchor --methods grpo,anchor-grpo     # trained methods too
     python -m benchmarks.plan_anchor --corpus world --questions 40  # more questions
+    python -m benchmarks.plan_anchor --corpus world --continuations 8  # surer pass@n
 
 ``--policy`` is the probed policy (default: the starting policy of the harness, SmolLM2
 after its SFT warm start): ``oracle``, ``naive``, ``random``, ``smollm2``, a Hugging Face id
@@ -40,7 +41,7 @@ broken down by level plus ``all``, a corpus with one level only has ``all``):
 A row without a mixed question shows dashes: nothing is measured there. Outputs go to
 ``<work-dir>/plan_anchor/``: per policy and corpus, ``probe.jsonl`` and
 ``continuations.jsonl`` (trajectories, appended batch by batch: a rerun resumes, and a
-rerun with more ``--questions`` plays only the new ones) and
+rerun with more ``--questions`` or ``--continuations`` plays only the new ones) and
 ``questions.json`` (each question's outcomes and chosen first steps); ``results.json`` (the
 rows) and ``plan_anchor.png`` (pass@n after the correct vs the incorrect first step).
 """
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import itertools
 import json
 import re
 import shutil
@@ -248,17 +250,21 @@ def eval_config(spec: harness.CorpusSpec, scale: harness.Scale, prompt: str = ""
     )  # fmt: skip
 
 
-def _saved(path: Path, size: int) -> dict[tuple[str, int], list[Trajectory]]:
-    """Saved groups of ``size`` trajectories by (task id, group id). The file is rewritten
-    with those only (an interrupted last line or an incomplete group is dropped)."""
+def _saved(path: Path) -> dict[tuple[str, int], list[Trajectory]]:
+    """Saved episodes by (task id, group id), in sample order. Only a group's samples
+    ``0 .. m - 1`` are kept (an interrupted last line or batch leaves a gap or a short
+    group, which is played on from where it stops); the file is rewritten with those."""
     if not path.exists():
         return {}
-    groups: dict[tuple[str, int], list[Trajectory]] = defaultdict(list)
+    groups: dict[tuple[str, int], dict[int, Trajectory]] = defaultdict(dict)
     for t in load_jsonl(path, allow_partial_tail=True):
-        groups[t.task_id, t.group_id].append(t)
-    complete = {key: ts for key, ts in groups.items() if len(ts) == size}
-    save_jsonl(path, [t for ts in complete.values() for t in ts])
-    return complete
+        groups[t.task_id, t.group_id].setdefault(t.sample, t)
+    kept: dict[tuple[str, int], list[Trajectory]] = {}
+    for key, by_sample in groups.items():
+        count = next(i for i in itertools.count() if i not in by_sample)
+        kept[key] = [by_sample[i] for i in range(count)]
+    save_jsonl(path, [t for ts in kept.values() for t in ts])
+    return kept
 
 
 def _play(
@@ -269,19 +275,28 @@ def _play(
     batch: int,
 ) -> dict[tuple[str, int], list[Trajectory]]:
     """Run ``(task id, group id, forced first turn)`` jobs of ``size`` episodes each, in
-    batches appended to ``path``; jobs whose ``size`` episodes are saved are not rerun."""
-    done = _saved(path, size)
-    todo = [job for job in jobs if (job[0], job[1]) not in done]
-    for start in range(0, len(todo), batch):
-        part = todo[start : start + batch]
-        trajectories = engine.run(
-            [job[0] for job in part],
-            group_ids=[job[1] for job in part],
-            forced_first_turns=[job[2] for job in part],
-        )
-        save_jsonl(path, trajectories, append=True)
-        for t in trajectories:
-            done.setdefault((t.task_id, t.group_id), []).append(t)
+    batches appended to ``path``. Saved episodes are reused: a group with fewer than
+    ``size`` saved gets only the missing samples (with the seeds they have in a group of
+    ``size``), and one with more keeps its first ``size``."""
+    saved = _saved(path)
+    done = {(job[0], job[1]): saved.get((job[0], job[1]), [])[:size] for job in jobs}
+    missing: dict[int, list[tuple[str, int, str | None]]] = defaultdict(list)
+    for job in jobs:
+        if (have := len(done[job[0], job[1]])) < size:
+            missing[have].append(job)
+    for have, todo in sorted(missing.items()):
+        engine.config = dataclasses.replace(engine.config, group_size=size - have)
+        for start in range(0, len(todo), batch):
+            part = todo[start : start + batch]
+            trajectories = engine.run(
+                [job[0] for job in part],
+                group_ids=[job[1] for job in part],
+                forced_first_turns=[job[2] for job in part],
+                first_sample=have,
+            )
+            save_jsonl(path, trajectories, append=True)
+            for t in trajectories:
+                done[t.task_id, t.group_id].append(t)
     return done
 
 
@@ -335,7 +350,6 @@ def probe_corpus(
             if steps[t.id] is not None:
                 jobs.append((t.id, KINDS * i + CORRECT, steps[t.id][0]))
                 jobs.append((t.id, KINDS * i + INCORRECT, steps[t.id][1]))
-        engine.config = dataclasses.replace(rollout, group_size=scale.anchor_continuations)
         path = out / "continuations.jsonl"
         continued = _play(engine, jobs, scale.anchor_continuations, path, scale.batch_tasks)
 
@@ -366,7 +380,10 @@ def reusable(stamp: Path, record: Mapping[str, Any]) -> bool:
     """Whether the trajectories stamped ``stamp`` belong to a probe made as ``record``: the
     same settings, and questions that begin with the saved ones (a rerun with more
     questions keeps what was played; the round-robin choice is stable under a larger
-    count, and a question's group ids depend on its place only)."""
+    count, and a question's group ids depend on its place only). The number of
+    continuations may differ: each continuation's seed depends on its group and sample
+    index only, so a rerun with more plays only the new ones and one with fewer uses the
+    first of them."""
     if not stamp.exists():
         return False
     try:
@@ -377,7 +394,8 @@ def reusable(stamp: Path, record: Mapping[str, Any]) -> bool:
         return False
 
     def settings(made: Mapping[str, Any]) -> dict[str, Any]:
-        scale = {k: v for k, v in (made.get("scale") or {}).items() if k != "anchor_tasks"}
+        free = ("anchor_tasks", "anchor_continuations")
+        scale = {k: v for k, v in (made.get("scale") or {}).items() if k not in free}
         return {**{k: v for k, v in made.items() if k != "tasks"}, "scale": scale}
 
     tasks, saved_tasks = record["tasks"], saved.get("tasks")
@@ -552,12 +570,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="questions probed per corpus (overrides the scale's; a rerun with more keeps "
         "the ones already played)",
     )
+    parser.add_argument(
+        "--continuations",
+        type=int,
+        default=None,
+        help="continuations per fixed first step (overrides the scale's; a rerun with more "
+        "keeps the ones already played and plays only the rest)",
+    )
     args = parser.parse_args(argv)
     scale = harness.scale_from(args)
-    if args.questions is not None:
-        if args.questions < 1:
-            parser.error("--questions must be at least 1")
-        scale = dataclasses.replace(scale, anchor_tasks=args.questions)
+    for flag, field in (("questions", "anchor_tasks"), ("continuations", "anchor_continuations")):
+        if (value := getattr(args, flag)) is not None:
+            if value < 1:
+                parser.error(f"--{flag} must be at least 1")
+            scale = dataclasses.replace(scale, **{field: value})
     failures = harness.Failures()
     work = args.work_dir / "plan_anchor"
     specs = harness.corpora_from(args, failures)

@@ -206,6 +206,23 @@ def test_every_request_carries_its_own_seed(make_env, tasks, recording):
     assert {r.seed for r in unseeded.requests} == {None}
 
 
+def test_a_group_can_be_extended_with_the_seeds_of_one_larger_group(make_env, tasks, recording):
+    params = SamplingParams(seed=5)
+    whole = recording(OraclePolicy(tasks))
+    with RolloutEngine(whole, make_env, RolloutConfig(group_size=4, params=params)) as engine:
+        four = engine.run(["q-1"], group_ids=[7])
+    added = recording(OraclePolicy(tasks))
+    with RolloutEngine(added, make_env, RolloutConfig(group_size=2, params=params)) as engine:
+        last_two = engine.run(["q-1"], group_ids=[7], first_sample=2)
+        with pytest.raises(ValueError, match="first_sample must be >= 0, got -1"):
+            engine.run(["q-1"], first_sample=-1)
+    assert [t.sample for t in last_two] == [2, 3] == [t.sample for t in four[2:]]
+    assert {r.seed for r in added.requests} == {
+        request_seed(5, 7, s, k) for s in (2, 3) for k in range(3)
+    }
+    assert {r.seed for r in added.requests} < {r.seed for r in whole.requests}
+
+
 def test_invalid_arguments_are_refused(make_env, tasks):
     with pytest.raises(ValueError, match="group_size >= 1, got 0"):
         RolloutConfig(group_size=0)

@@ -151,11 +151,15 @@ class AnchorPolicy(ScriptedPolicy):
                 kind = "GOOD" if "GOOD" in plan else "BAD"
                 index = seen[task.id, kind]
                 seen[task.id, kind] += 1
-                right = kind == "GOOD" or task.difficulty == 1
-                right = right or (task.difficulty == 2 and index == 0)
+                right = self.right(kind, task.difficulty, index, request.seed)
                 move = Move(answer_action(task.answer if right else "surely not this"))
             out.append(self._turn(self.write(move, request), params))
         return out
+
+    def right(self, kind: str, difficulty: int, index: int, seed: int | None) -> bool:
+        """Whether the answer after a ``kind`` plan is right (``index``: the episode's place
+        among the question's ``kind`` episodes of the batch)."""
+        return kind == "GOOD" or difficulty == 1 or (difficulty == 2 and index == 0)
 
 
 SCALE = dataclasses.replace(
@@ -225,8 +229,8 @@ def test_a_rerun_with_more_questions_plays_only_the_new_ones(tmp_path):
     assert again[:3] == first and again == whole
     assert 0 < grown.turns < fresh.turns
 
-    # other settings (here the continuations) replay everything
-    other = dataclasses.replace(SCALE, anchor_continuations=2)
+    # other settings (here the probe's samples) replay everything
+    other = dataclasses.replace(SCALE, anchor_samples=2)
     replayed = CountingPolicy()
     pa.probe_corpus(replayed, WORLD, other, tmp_path / "grown", model="m")
     assert replayed.turns > grown.turns  # the probes too, not only the continuations
@@ -279,3 +283,39 @@ def test_a_missing_checkpoint_is_reported(bench_work, results_file):
     assert pa.main(argv) == 0
     text = results_file.read_text(encoding="utf-8")
     assert "Checkpoint '/nonexistent/checkpoint' does not exist" in text
+
+
+class SeededPolicy(CountingPolicy):
+    """After a BAD plan, right or wrong by the request's seed alone (so by the episode's
+    group and sample index, whichever batch it is played in)."""
+
+    def right(self, kind, difficulty, index, seed):
+        return kind == "GOOD" or seed % 3 == 0
+
+
+def test_a_rerun_with_more_continuations_plays_only_the_new_ones(tmp_path):
+    two = dataclasses.replace(SCALE, anchor_continuations=2)
+    fresh = SeededPolicy()
+    whole = pa.probe_corpus(fresh, WORLD, SCALE, tmp_path / "fresh", model="m")
+    first = pa.probe_corpus(SeededPolicy(), WORLD, two, tmp_path / "grown", model="m")
+    grown = SeededPolicy()
+    again = pa.probe_corpus(grown, WORLD, SCALE, tmp_path / "grown", model="m")
+    mixed = sum(q.mixed for q in again)
+    assert again == whole and mixed == 5
+    assert any(0.0 < sum(q.incorrect) < 4 for q in again)  # the seeds decide, not all alike
+    assert [q.incorrect[:2] for q in again] == [q.incorrect for q in first]
+    assert grown.turns == mixed * 2 * 2  # two more answers after each fixed step
+    saved = load_jsonl(tmp_path / "grown" / "continuations.jsonl")
+    assert sorted(t.sample for t in saved) == sorted([0, 1, 2, 3] * mixed * 2)
+
+    fewer = SeededPolicy()
+    assert pa.probe_corpus(fewer, WORLD, two, tmp_path / "grown", model="m") == first
+    assert fewer.turns == 0  # the first two of the saved four
+
+    # an interrupted write: the last group's last three episodes lost, half a line left
+    path = tmp_path / "grown" / "continuations.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:-3]) + lines[-1][:40], encoding="utf-8")
+    resumed = SeededPolicy()
+    assert pa.probe_corpus(resumed, WORLD, SCALE, tmp_path / "grown", model="m") == whole
+    assert resumed.turns == 3
