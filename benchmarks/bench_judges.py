@@ -16,8 +16,10 @@ With ``--continued`` the note also gives the labels' noise ceiling
 (:func:`agents.rubrics.metrics.noise_ceiling`): what a judge that knew each fixed step's
 true success rate would score against labels of one episode and of n continuations.
 
-Each judge scores every plan; the table gives ROC-AUC against the labels and Cohen's kappa
-of the thresholded score (threshold fitted on one stratified half, measured on the other;
+Each judge scores every plan; the table gives ROC-AUC against the labels (with a 95%
+interval: a bootstrap that resamples the right and the wrong plans apart,
+:func:`agents.rubrics.metrics.auc_interval`) and Cohen's kappa of the thresholded score
+(threshold fitted on one stratified half, measured on the other;
 :func:`agents.rubrics.metrics.held_out_kappa`), with the paper's acceptance thresholds
 (AUC >= 0.8, kappa >= 0.75). The judges:
 
@@ -46,6 +48,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from benchmarks._results import add_no_append, append_section
+from benchmarks.harness import interval_text
 
 TARGET_AUC, TARGET_KAPPA = 0.8, 0.75
 
@@ -105,14 +108,16 @@ def judges(args: argparse.Namespace, tasks: Sequence[Any]) -> dict[str, Callable
 
 
 def measure(labels: Sequence[int], scores: Sequence[float | None]) -> dict[str, Any]:
-    """AUC and held-out kappa over the plans the judge scored (None: left out, counted)."""
-    from agents.rubrics.metrics import held_out_kappa, roc_auc
+    """AUC (with its stratified bootstrap 95% interval) and held-out kappa over the plans
+    the judge scored (None: left out, counted)."""
+    from agents.rubrics.metrics import auc_interval, held_out_kappa, roc_auc
 
     kept = [(y, s) for y, s in zip(labels, scores, strict=True) if s is not None]
     ys, ss = [y for y, _ in kept], [s for _, s in kept]
     return {
         "scored": len(kept),
         "auc": roc_auc(ys, ss),
+        "auc_ci": auc_interval(ys, ss),
         "kappa": held_out_kappa(ys, ss).kappa,
     }
 
@@ -185,13 +190,16 @@ def table(rows: dict[str, dict[str, dict[str, Any]]], sets: Sequence[str]) -> st
     head = "| judge |"
     rule = "|---|"
     for name in sets:
-        head += f" {name}: plans | ROC-AUC (target >= 0.8) | kappa (target >= 0.75) |"
+        head += f" {name}: plans | ROC-AUC [95% CI] (target >= 0.8) | kappa (target >= 0.75) |"
         rule += "---:|---:|---:|"
     lines = [head + " ms a plan |", rule + "---:|"]
     for judge, by_set in rows.items():
         shown = f"{judge} (privileged)" if judge == "reference" else judge
-        cells = [f"{by_set[n]['scored']} | {by_set[n]['auc']:.3f} | {by_set[n]['kappa']:.3f}"
-                 for n in sets]  # fmt: skip
+        cells = [
+            f"{by_set[n]['scored']} | {by_set[n]['auc']:.3f}"
+            f"{interval_text(by_set[n].get('auc_ci'))} | {by_set[n]['kappa']:.3f}"
+            for n in sets
+        ]
         lines.append(f"| {shown} | " + " | ".join(cells) + f" | {by_set['ms']:.1f} |")
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import cohen_kappa_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -151,6 +152,34 @@ def held_out_kappa(labels: Sequence[int], scores: Sequence[float], seed: int = 0
         cuts.append(t)
     mean = math.nan if any(math.isnan(k) for k in kappas) else sum(kappas) / 2
     return HeldOutKappa(kappa=mean, folds=(kappas[0], kappas[1]), thresholds=(cuts[0], cuts[1]))
+
+
+def auc_interval(
+    labels: Sequence[int],
+    scores: Sequence[float],
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of :func:`roc_auc`, stratified: each resample draws the
+    positives from the positives and the negatives from the negatives (so every resample has
+    both classes and their counts). None when a class has fewer than two plans."""
+    _check_lengths(labels, scores, "labels and scores")
+    _check_binary(labels)
+    if not 0 < level < 1:
+        raise ValueError(f"Expected 0 < level < 1, got {level}.")
+    pos = np.array([float(s) for y, s in zip(labels, scores) if y == 1])
+    neg = np.array([float(s) for y, s in zip(labels, scores) if y == 0])
+    if len(pos) < 2 or len(neg) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    p = pos[rng.integers(len(pos), size=(resamples, len(pos)))]  # [R, P]
+    n = neg[rng.integers(len(neg), size=(resamples, len(neg)))]  # [R, N]
+    ranks = rankdata(np.concatenate([p, n], axis=1), method="average", axis=1)
+    u = ranks[:, : len(pos)].sum(axis=1) - len(pos) * (len(pos) + 1) / 2  # Mann-Whitney U
+    aucs = u / (len(pos) * len(neg))
+    low, high = np.quantile(aucs, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
 
 
 def meets(value: float, threshold: float) -> bool:

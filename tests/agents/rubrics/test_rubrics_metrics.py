@@ -7,6 +7,7 @@ import pytest
 
 from agents.rubrics.labels import outcome_label
 from agents.rubrics.metrics import (
+    auc_interval,
     average_ranks,
     best_threshold,
     beta_prior,
@@ -42,6 +43,34 @@ def test_auc_single_class_is_nan():
 def test_auc_rejects_non_binary_labels():
     with pytest.raises(ValueError, match="Expected labels 0 or 1, got 2"):
         roc_auc([0, 2], [0.1, 0.2])
+
+
+def test_auc_interval_brackets_the_auc_and_narrows_with_more_plans():
+    rng = random.Random(3)
+
+    def plans(count):
+        labels = [i % 2 for i in range(count)]
+        return labels, [y + rng.gauss(0, 1.2) for y in labels]
+
+    few, many = plans(40), plans(400)
+    low, high = auc_interval(*few)
+    assert 0 <= low < roc_auc(*few) < high <= 1
+    low_many, high_many = auc_interval(*many)
+    assert low_many < roc_auc(*many) < high_many
+    assert high_many - low_many < (high - low) / 2  # ten times the plans: about a third as wide
+    assert auc_interval(*few) == auc_interval(*few)  # seeded
+    assert auc_interval(*few, seed=1) != auc_interval(*few)
+
+
+def test_auc_interval_by_hand_and_undefined_cases():
+    # a perfect judge stays perfect in every resample; all ties stay one half
+    assert auc_interval([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1]) == (1.0, 1.0)
+    assert auc_interval([1, 1, 0, 0], [0.5] * 4) == (0.5, 0.5)
+    assert auc_interval([1, 0, 0, 0], [0.9, 0.8, 0.2, 0.1]) is None  # one positive
+    with pytest.raises(ValueError, match="0 < level < 1"):
+        auc_interval([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1], level=1.0)
+    with pytest.raises(ValueError, match="labels 0 or 1"):
+        auc_interval([2, 1, 0, 0], [0.9, 0.8, 0.2, 0.1])
 
 
 def test_average_ranks():
