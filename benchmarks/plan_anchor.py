@@ -11,7 +11,8 @@ first step* and that of one failed rollout the *incorrect first step*. Each is t
 as the first turn of ``anchor_continuations`` = n new rollouts, the rest of which the policy
 samples. A question's pass@n after a first step is 1 when any of its n continuations
 answers right; its pass@1 is the fraction that do. The paper reports that fixing an
-incorrect first step costs 24-31 points of pass@k.
+incorrect first step costs 24-31 points of pass@k. Episodes are played in lockstep, at
+most ``anchor_batch_episodes`` at once: their key/value states are most of its memory.
 
     python -m benchmarks.plan_anchor --scale smoke --corpus world   # seconds, a tiny model
     python -m benchmarks.plan_anchor --scale small                  # SmolLM2 on this CPU
@@ -272,12 +273,13 @@ def _play(
     jobs: Sequence[tuple[str, int, str | None]],
     size: int,
     path: Path,
-    batch: int,
+    scale: harness.Scale,
 ) -> dict[tuple[str, int], list[Trajectory]]:
     """Run ``(task id, group id, forced first turn)`` jobs of ``size`` episodes each, in
-    batches appended to ``path``. Saved episodes are reused: a group with fewer than
-    ``size`` saved gets only the missing samples (with the seeds they have in a group of
-    ``size``), and one with more keeps its first ``size``."""
+    lockstep batches of at most ``scale.anchor_batch_episodes`` episodes (at least one job)
+    appended to ``path``. Saved episodes are reused: a group with fewer than ``size`` saved
+    gets only the missing samples (with the seeds they have in a group of ``size``), and
+    one with more keeps its first ``size``."""
     saved = _saved(path)
     done = {(job[0], job[1]): saved.get((job[0], job[1]), [])[:size] for job in jobs}
     missing: dict[int, list[tuple[str, int, str | None]]] = defaultdict(list)
@@ -286,6 +288,7 @@ def _play(
             missing[have].append(job)
     for have, todo in sorted(missing.items()):
         engine.config = dataclasses.replace(engine.config, group_size=size - have)
+        batch = max(1, scale.anchor_batch_episodes // (size - have))
         for start in range(0, len(todo), batch):
             part = todo[start : start + batch]
             trajectories = engine.run(
@@ -343,7 +346,7 @@ def probe_corpus(
     rollout = rollout_config(config)
     with RolloutEngine(policy, make_env, rollout) as engine:
         jobs = [(t.id, KINDS * i + PROBE, None) for i, t in enumerate(tasks)]
-        probes = _play(engine, jobs, scale.anchor_samples, out / "probe.jsonl", scale.batch_tasks)
+        probes = _play(engine, jobs, scale.anchor_samples, out / "probe.jsonl", scale)
         steps = {t.id: choose_first_steps(probes[t.id, KINDS * i]) for i, t in enumerate(tasks)}
         jobs = []
         for i, t in enumerate(tasks):
@@ -351,7 +354,7 @@ def probe_corpus(
                 jobs.append((t.id, KINDS * i + CORRECT, steps[t.id][0]))
                 jobs.append((t.id, KINDS * i + INCORRECT, steps[t.id][1]))
         path = out / "continuations.jsonl"
-        continued = _play(engine, jobs, scale.anchor_continuations, path, scale.batch_tasks)
+        continued = _play(engine, jobs, scale.anchor_continuations, path, scale)
 
     def rewards(key: tuple[str, int], found: Mapping[tuple[str, int], list[Trajectory]]):
         return tuple(x.reward for x in sorted(found.get(key, []), key=lambda x: x.sample))
@@ -383,7 +386,8 @@ def reusable(stamp: Path, record: Mapping[str, Any]) -> bool:
     count, and a question's group ids depend on its place only). The number of
     continuations may differ: each continuation's seed depends on its group and sample
     index only, so a rerun with more plays only the new ones and one with fewer uses the
-    first of them."""
+    first of them. So may the lockstep batch: it changes memory and speed (and, through
+    float rounding in other batch shapes, perhaps a sampled token), not the seeds."""
     if not stamp.exists():
         return False
     try:
@@ -394,7 +398,7 @@ def reusable(stamp: Path, record: Mapping[str, Any]) -> bool:
         return False
 
     def settings(made: Mapping[str, Any]) -> dict[str, Any]:
-        free = ("anchor_tasks", "anchor_continuations")
+        free = ("anchor_tasks", "anchor_continuations", "anchor_batch_episodes")
         scale = {k: v for k, v in (made.get("scale") or {}).items() if k not in free}
         return {**{k: v for k, v in made.items() if k != "tasks"}, "scale": scale}
 

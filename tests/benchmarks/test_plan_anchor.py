@@ -208,15 +208,33 @@ def test_scripted_policy_first_step_decides_and_a_rerun_resumes(tmp_path):
 
 
 class CountingPolicy(AnchorPolicy):
-    """Counts the turns it generates."""
+    """Counts the turns it generates and keeps the largest batch."""
 
     def __init__(self):
         super().__init__()
-        self.turns = 0
+        self.turns = self.widest = 0
 
     def generate(self, requests, params):
         self.turns += len(requests)
+        self.widest = max(self.widest, len(requests))
         return super().generate(requests, params)
+
+
+def test_the_lockstep_batch_holds_at_most_the_scales_episodes(tmp_path):
+    wide, narrow = CountingPolicy(), CountingPolicy()
+    whole = pa.probe_corpus(wide, WORLD, SCALE, tmp_path / "wide", model="m")
+    eight = dataclasses.replace(SCALE, anchor_batch_episodes=8)
+    assert pa.probe_corpus(narrow, WORLD, eight, tmp_path / "narrow", model="m") == whole
+    assert wide.widest == 32 and narrow.widest == 8  # 8 fixed steps x 4 vs two groups of 4
+    assert narrow.turns == wide.turns and narrow.calls > wide.calls
+    one = dataclasses.replace(SCALE, anchor_batch_episodes=1)  # still one question at a time
+    single = CountingPolicy()
+    assert pa.probe_corpus(single, WORLD, one, tmp_path / "one", model="m") == whole
+    assert single.widest == 4
+    # a rerun with another batch reuses what was played
+    again = CountingPolicy()
+    assert pa.probe_corpus(again, WORLD, SCALE, tmp_path / "narrow", model="m") == whole
+    assert again.turns == 0
 
 
 def test_a_rerun_with_more_questions_plays_only_the_new_ones(tmp_path):
