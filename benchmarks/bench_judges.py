@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from benchmarks._results import add_no_append, append_section
-from benchmarks.harness import interval_text
 
 TARGET_AUC, TARGET_KAPPA = 0.8, 0.75
 
@@ -187,6 +186,8 @@ def question_slice(episodes: Sequence[Any], text: str) -> list[Any]:
 
 
 def table(rows: dict[str, dict[str, dict[str, Any]]], sets: Sequence[str]) -> str:
+    from benchmarks.harness import interval_text  # the harness loads agents: not at start-up
+
     head = "| judge |"
     rule = "|---|"
     for name in sets:
