@@ -273,10 +273,10 @@ def _play(
     jobs: Sequence[tuple[str, int, str | None]],
     size: int,
     path: Path,
-    scale: harness.Scale,
+    max_episodes: int,
 ) -> dict[tuple[str, int], list[Trajectory]]:
     """Run ``(task id, group id, forced first turn)`` jobs of ``size`` episodes each, in
-    lockstep batches of at most ``scale.anchor_batch_episodes`` episodes (at least one job)
+    lockstep batches of at most ``max_episodes`` episodes (at least one job)
     appended to ``path``. Saved episodes are reused: a group with fewer than ``size`` saved
     gets only the missing samples (with the seeds they have in a group of ``size``), and
     one with more keeps its first ``size``."""
@@ -288,7 +288,7 @@ def _play(
             missing[have].append(job)
     for have, todo in sorted(missing.items()):
         engine.config = dataclasses.replace(engine.config, group_size=size - have)
-        batch = max(1, scale.anchor_batch_episodes // (size - have))
+        batch = max(1, max_episodes // (size - have))
         for start in range(0, len(todo), batch):
             part = todo[start : start + batch]
             trajectories = engine.run(
@@ -346,7 +346,8 @@ def probe_corpus(
     rollout = rollout_config(config)
     with RolloutEngine(policy, make_env, rollout) as engine:
         jobs = [(t.id, KINDS * i + PROBE, None) for i, t in enumerate(tasks)]
-        probes = _play(engine, jobs, scale.anchor_samples, out / "probe.jsonl", scale)
+        width = scale.anchor_batch_episodes
+        probes = _play(engine, jobs, scale.anchor_samples, out / "probe.jsonl", width)
         steps = {t.id: choose_first_steps(probes[t.id, KINDS * i]) for i, t in enumerate(tasks)}
         jobs = []
         for i, t in enumerate(tasks):
@@ -354,7 +355,7 @@ def probe_corpus(
                 jobs.append((t.id, KINDS * i + CORRECT, steps[t.id][0]))
                 jobs.append((t.id, KINDS * i + INCORRECT, steps[t.id][1]))
         path = out / "continuations.jsonl"
-        continued = _play(engine, jobs, scale.anchor_continuations, path, scale)
+        continued = _play(engine, jobs, scale.anchor_continuations, path, width)
 
     def rewards(key: tuple[str, int], found: Mapping[tuple[str, int], list[Trajectory]]):
         return tuple(x.reward for x in sorted(found.get(key, []), key=lambda x: x.sample))
