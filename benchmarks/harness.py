@@ -360,15 +360,17 @@ def method_model(method: Method, scale: Scale, work_dir: Path, start: str) -> st
     (kept under ``work_dir/models/<name>`` and reused by later experiments)."""
     if not method.trains:
         return start
+    from agents.train.rewards import reward_versions
     from agents.train.trainer import train
 
     out = work_dir / "models" / method.name
-    record = {"scale": scale.training_key(), "method": method_key(method), "start": start}
-    if (final := _cached(out, record)) is not None:
-        return str(final)
     base = _base_config(scale, out, model=start)
     total = base.stage1.steps + base.stage2.steps
     config = method.equal_budget(method.train_config(base), total)
+    record = {"scale": scale.training_key(), "method": method_key(method), "start": start}
+    record |= {"rewards": versions} if (versions := reward_versions(config)) else {}
+    if (final := _cached(out, record)) is not None:
+        return str(final)
     train(config, stages=method.stages(config))
     (out / "made_with.json").write_text(json.dumps(record), encoding="utf-8")
     return str(out / "final")
@@ -477,10 +479,6 @@ def evaluate_policy(
         prompt = scale.prompt if agent == "react" else anticipatory_prompt().name
     check_checkpoint(policy)
     n = runs or scale.runs
-    scale_record = dataclasses.asdict(scale) | {"training": scale.training_key()}
-    record = {"scale": scale_record, "corpus": dataclasses.asdict(corpus), "n": n}
-    record |= {"policy": policy, "agent": agent, "prompt": prompt, "model": model_stamp(policy)}
-    fresh_eval_dir(out, record)
     config = EvalConfig(
         policy=policy, corpus=corpus.corpus, split=corpus.split, n=n, k=n, agent=agent,
         prompt=None if scripted else prompt, max_turns=scale.max_turns,
@@ -488,7 +486,25 @@ def evaluate_policy(
         temperature=scale.temperature, seed=scale.seed, limit=scale.eval_tasks, out=str(out),
         resume=True, batch_tasks=scale.batch_tasks,
     )  # fmt: skip
+    fresh_eval_dir(out, eval_record(config, corpus))
     return evaluate(config)["metrics"]
+
+
+EVAL_RECORD_SKIPS = ("out", "resume", "progress")
+"""EvalConfig fields that do not change an evaluation's episodes."""
+
+
+def eval_record(config: Any, corpus: CorpusSpec) -> dict[str, Any]:
+    """What an evaluation's episodes depend on, its stamp: the EvalConfig it runs (without
+    :data:`EVAL_RECORD_SKIPS`), the corpus and the policy's weights (:func:`model_stamp`).
+    Budgets it does not use (training steps, the plan anchor's) stay out of it, so changing
+    them keeps the evaluations already made."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in EVAL_RECORD_SKIPS}
+    return {
+        "eval": settings,
+        "corpus": dataclasses.asdict(corpus),
+        "model": model_stamp(config.policy),
+    }
 
 
 # --- Command line -------------------------------------------------------------------------

@@ -68,6 +68,10 @@ from wiki_corpus.schema import Task, url_to_title
 
 JUDGE_NAME = "privileged-reference"
 """How tables and logs name this judge: always with "privileged"."""
+VERSION = 2
+"""The rules' version, raised whenever a change moves any score: models trained with this
+judge are stamped with it (``agents.train.rewards.reward_versions``), so a benchmark's
+cache trains them again instead of reusing a model the old rules rewarded."""
 
 DIMENSIONS = (
     "goal_alignment",

@@ -110,6 +110,17 @@ def build_judge(run: Run, source: RewardSource = RewardSource.PLAN_RUBRIC) -> An
     return ExpectedScoreJudge(model, tokenizer, rubric, batch_size=c.judge_batch_size)
 
 
+def reward_versions(config: TrainConfig) -> dict[str, int]:
+    """The versions of the reward rules ``config`` trains with that live in code, by name
+    (empty when none): the privileged reference judge's. An LLM judge is named by the
+    config itself (its model and rubric file)."""
+    if config.judge is not PlanJudge.PRIVILEGED_REFERENCE:
+        return {}
+    from agents.rewards import reference
+
+    return {reference.JUDGE_NAME: reference.VERSION}
+
+
 def plan_rubric(config: TrainConfig) -> Any:
     """The rubric file of ``config`` (validated), or None for the judge's bundled default."""
     if not config.rubric:

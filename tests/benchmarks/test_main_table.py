@@ -117,6 +117,37 @@ def test_a_stale_evaluation_directory_is_emptied(tmp_path):
     assert not (out / "trajectories.jsonl").exists()
 
 
+def test_an_evaluation_is_kept_across_budgets_it_does_not_use(tmp_path, monkeypatch):
+    import dataclasses
+
+    import agents.evaluate
+
+    h = mt.harness
+    played = []
+    monkeypatch.setattr(
+        agents.evaluate, "evaluate", lambda config: played.append(config) or {"metrics": {}}
+    )
+    world, out = h.CorpusSpec("world", "default", "test"), tmp_path / "eval"
+    small = h.SCALES["small"]
+
+    def kept_after(scale) -> bool:
+        (out / "trajectories.jsonl").write_text("episodes\n")
+        h.evaluate_policy("random", world, scale, out)
+        return (out / "trajectories.jsonl").exists()
+
+    h.evaluate_policy("random", world, small, out)
+    stamp = json.loads((out / "made_with.json").read_text())
+    assert stamp["model"] == "random" and stamp["eval"]["limit"] == small.eval_tasks
+    assert "out" not in stamp["eval"] and stamp["eval"]["seed"] == small.seed
+    # Budgets the evaluation does not use keep its episodes (it resumes) ...
+    others = dataclasses.replace(small, anchor_batch_episodes=3, anchor_continuations=9)
+    assert kept_after(others.with_training(stage1_steps=50, learning_rate=1.0))
+    # ... what it plays empties the directory.
+    assert not kept_after(small.with_training(seed=small.seed + 1))
+    assert not kept_after(dataclasses.replace(small, eval_tasks=small.eval_tasks + 1))
+    assert played[-1].limit == small.eval_tasks + 1 and played[-1].resume
+
+
 def test_a_model_directory_is_stamped_by_content_not_by_checkout_time(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
@@ -204,6 +235,33 @@ def test_small_scale_starts_from_the_shipped_warm_start_in_its_format(tmp_path):
     assert mt.harness.check_checkpoint(WARM_START) == WARM_START
     smoke = mt.harness.SCALES["smoke"]
     assert smoke.start is mt.harness.Start.SFT and smoke.prompt == "react-plan-prefill"
+
+
+def test_a_model_trained_with_the_reference_judge_is_stamped_with_its_version(
+    tmp_path, monkeypatch
+):
+    import agents.train.trainer
+    from agents.rewards import reference
+
+    def fake_train(config, stages):  # writes what the cache looks for
+        (Path(config.output_dir) / "final").mkdir(parents=True)
+        (Path(config.output_dir) / "final" / "config.json").write_text("{}")
+        trained.append(config.judge.value)
+
+    trained: list[str] = []
+    monkeypatch.setattr(agents.train.trainer, "train", fake_train)
+    h, small = mt.harness, mt.harness.SCALES["small"]
+    ref, grpo = get_method("anchor-grpo-ref"), get_method("grpo")
+    for method in (ref, grpo, ref, grpo):  # the second time: both cached
+        h.method_model(method, small, tmp_path, "start")
+    assert trained == ["reference", "expected"]
+    stamp = json.loads((tmp_path / "models" / ref.name / "made_with.json").read_text())
+    assert stamp["rewards"] == {reference.JUDGE_NAME: reference.VERSION}
+    assert "rewards" not in json.loads((tmp_path / "models/grpo/made_with.json").read_text())
+    monkeypatch.setattr(reference, "VERSION", reference.VERSION + 1)  # the rules change
+    h.method_model(ref, small, tmp_path, "start")
+    h.method_model(grpo, small, tmp_path, "start")
+    assert trained == ["reference", "expected", "reference"]  # only the judged one again
 
 
 def test_reading_calls_overlapping_intervals_a_tie():
