@@ -110,11 +110,6 @@ Group = tuple[str, tuple[tuple[str, str], ...]]
 # --- Pure helpers -------------------------------------------------------------------------
 
 
-def parse_list(text: str | None) -> list[str]:
-    """``"a, b,,c"`` -> ``["a", "b", "c"]``; None or blanks -> ``[]``."""
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
-
-
 def select_groups(keys: Sequence[str], extra_methods: Sequence[str] = ()) -> list[Group]:
     """The groups named by ``keys`` (in :data:`GROUPS` order), then the extra methods as a
     group of their own, each row labelled with its method name."""
@@ -412,7 +407,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
     try:
-        groups = select_groups(parse_list(args.groups), parse_list(args.extra_methods))
+        groups = select_groups(
+            harness.split_list(args.groups), harness.split_list(args.extra_methods)
+        )
     except ValueError as err:
         p.error(str(err))
     if not groups:

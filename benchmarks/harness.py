@@ -510,6 +510,11 @@ def eval_record(config: Any, corpus: CorpusSpec) -> dict[str, Any]:
 # --- Command line -------------------------------------------------------------------------
 
 
+def split_list(text: str | None) -> list[str]:
+    """A comma list option as names: ``"a, b,,c"`` -> ``["a", "b", "c"]``; None -> ``[]``."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
 def common_parser(
     description: str, default_corpora: Sequence[str] = ("world", "hotpotqa")
 ) -> argparse.ArgumentParser:

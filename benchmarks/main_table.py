@@ -62,11 +62,6 @@ class Row:
     method: Method | None = None
 
 
-def split_list(text: str) -> list[str]:
-    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def parse_checkpoint(text: str) -> tuple[str, str]:
     """``NAME=DIR`` -> ``(NAME, DIR)``."""
     name, sep, directory = text.partition("=")
@@ -357,13 +352,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale = harness.scale_from(args)
     failures = harness.Failures()
     corpora = harness.corpora_from(args, failures)
-    methods = harness.methods_from(split_list(args.methods), args.methods_file, failures)
+    methods = harness.methods_from(harness.split_list(args.methods), args.methods_file, failures)
     checkpoints = []
     for text in args.checkpoints:
         parsed = failures.attempt(f"checkpoint {text}", parse_checkpoint, text)
         if parsed is not None:
             checkpoints.append(parsed)
-    rows, duplicates = build_rows(split_list(args.policies), methods, checkpoints)
+    rows, duplicates = build_rows(harness.split_list(args.policies), methods, checkpoints)
     for name in duplicates:
         failures.items.append((f"row {name}", "a second row of that name was left out"))
     work_dir: Path = args.work_dir

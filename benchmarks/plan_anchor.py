@@ -457,8 +457,9 @@ def targets_from(args: Any, scale: harness.Scale, failures: harness.Failures) ->
             targets.append(Target("start", model))
     else:
         targets.append(Target(slug(args.policy), args.policy))
-    names = [n.strip() for n in (args.methods or "").split(",") if n.strip()]
-    for method in harness.methods_from(names, args.methods_file, failures):
+    for method in harness.methods_from(
+        harness.split_list(args.methods), args.methods_file, failures
+    ):
         if method.agent != "react":
             failures.note(
                 f"method {method.name}", "not probed: the experiment fixes a ReAct first turn"

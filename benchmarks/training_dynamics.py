@@ -42,11 +42,6 @@ TRAINING_STAGES = ("stage1", "stage2")
 """Stage names of the logged GRPO steps (``sft`` and ``eval`` records are left out)."""
 
 
-def split_list(text: str) -> list[str]:
-    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 # --- Pure helpers -------------------------------------------------------------------------
 
 
@@ -216,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     scale = harness.scale_from(args)
     failures = harness.Failures()
-    methods = harness.methods_from(split_list(args.methods), args.methods_file, failures)
+    methods = harness.methods_from(harness.split_list(args.methods), args.methods_file, failures)
     work_dir: Path = args.work_dir
     root = work_dir / "training_dynamics"
     root.mkdir(parents=True, exist_ok=True)

@@ -26,9 +26,9 @@ STEP_ROWS = (
 
 
 def test_parse_list():
-    assert ab.parse_list(" step, reward ,,") == ["step", "reward"]
-    assert ab.parse_list("") == []
-    assert ab.parse_list(None) == []
+    assert ab.harness.split_list(" step, reward ,,") == ["step", "reward"]
+    assert ab.harness.split_list("") == []
+    assert ab.harness.split_list(None) == []
 
 
 def test_select_groups_keeps_table_order_and_appends_extra_methods():

@@ -19,7 +19,7 @@ EXAMPLE = Path(__file__).with_name("example_method.py")
 
 
 def test_lists_and_checkpoints_parse():
-    assert mt.split_list(" oracle, random,,") == ["oracle", "random"]
+    assert mt.harness.split_list(" oracle, random,,") == ["oracle", "random"]
     assert mt.parse_checkpoint("mine=/models/x") == ("mine", "/models/x")
     for bad in ("no-equals", "=dir", "name=", "two words=dir"):
         with pytest.raises(ValueError):

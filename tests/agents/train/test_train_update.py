@@ -4,6 +4,7 @@ micro-batching that does not change the gradient, log-prob chunking."""
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
@@ -315,7 +316,10 @@ def test_lora_through_peft_trains_only_the_adapters():
     from agents.train.config import TrainConfig
     from agents.train.run import with_lora
 
-    model = with_lora(tiny_model(), TrainConfig(lora_rank=4, lora_alpha=8))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        model = with_lora(tiny_model(), TrainConfig(lora_rank=4, lora_alpha=8))
+    assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)]
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
     batch = make_batch(model, FirstStep(), [1.0, -1.0, 0.5])
