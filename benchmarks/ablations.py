@@ -249,11 +249,13 @@ class PlanJudge:
 
         self.reference_tasks = list(reference_tasks)
         """Tasks of the privileged reference judge; empty: the LLM judge."""
+        self._id: str | None = None
         self.source = scale.judge_model or start
         if self.reference_tasks:
-            from agents.rewards.reference import JUDGE_NAME
+            from agents.rewards.reference import JUDGE_NAME, VERSION
 
             self.source = JUDGE_NAME
+            self._id = f"{JUDGE_NAME}#v{VERSION}"  # its rules' version: new rules, new scores
             self.description = "the privileged reference rubric (reads the gold path)"
         elif scale.judge_model == "smollm2":
             self.description = "SmolLM2-135M-Instruct"
@@ -263,7 +265,6 @@ class PlanJudge:
             self.description = f"the starting policy ({start})"
         self.rubric = load_default_rubric()
         self._judge: Any = None
-        self._id: str | None = None
         self._cache: dict[str, dict[str, float] | None] = {}
 
     @property

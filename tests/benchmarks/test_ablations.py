@@ -190,7 +190,8 @@ def test_plan_judge_scores_plans_once_and_reuses_saved_scores(tmp_path):
         ab.PlanJudge(scale, str(start)).score_run(tmp_path, {"a": "question a?"})
 
 
-def test_reference_plan_judge_scores_plans_from_the_gold_path(tmp_path):
+def test_reference_plan_judge_scores_plans_from_the_gold_path(tmp_path, monkeypatch):
+    from agents.rewards import reference
     from agents.rewards.reference import reference_scores
     from agents.scripted import honest_plan
     from agents.trajectory import Trajectory, Turn, save_jsonl
@@ -214,6 +215,18 @@ def test_reference_plan_judge_scores_plans_from_the_gold_path(tmp_path):
     expected = sum(r["subgoal_coverage"] for r in raw) / 2 / 5
     assert columns["coverage"] == pytest.approx(expected)
     assert raw[0]["subgoal_coverage"] > raw[1]["subgoal_coverage"]
+    saved = (tmp_path / "plan_scores.jsonl").read_text()
+    again = ab.PlanJudge(ab.harness.SCALES["smoke"], "unused", [task])
+    again._judge = _FakeJudge(again.rubric)
+    assert again.score_run(tmp_path, {task.id: task.question}) == columns  # from the file
+    assert again._judge.calls == []
+    monkeypatch.setattr(reference, "VERSION", reference.VERSION + 1)  # new rules: judged anew
+    newer = ab.PlanJudge(ab.harness.SCALES["smoke"], "unused", [task])
+    newer._judge = _FakeJudge(newer.rubric)
+    newer.score_run(tmp_path, {task.id: task.question})
+    assert [len(c) for c in newer._judge.calls] == [2] and (
+        tmp_path / "plan_scores.jsonl"
+    ).read_text() != saved
 
 
 # --- Smoke runs ---------------------------------------------------------------------------
