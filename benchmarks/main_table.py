@@ -218,11 +218,30 @@ def budget_note(results: Mapping[str, Mapping[str, Any]], max_turns: int) -> str
     )
 
 
+def pass1_bars(
+    results: Mapping[str, Mapping[str, Any]], names: Sequence[str], corpus: str
+) -> tuple[list[int], list[float], list[list[float]]]:
+    """The bars of ``corpus``: the indices of the rows in ``names`` with a pass@1, their
+    pass@1 and the error bars of their 95% interval (below, above; 0 without one)."""
+    js, ys, below, above = [], [], [], []
+    for j, name in enumerate(names):
+        cell = results[name].get("corpora", {}).get(corpus) or {}
+        if cell.get("pass@1") is None:
+            continue
+        value = cell["pass@1"]
+        low, high = cell.get("pass@1_ci95") or (value, value)
+        js.append(j)
+        ys.append(value)
+        below.append(value - low)
+        above.append(high - value)
+    return js, ys, [below, above]
+
+
 def plot_pass1(
     results: Mapping[str, Mapping[str, Any]], corpora: Sequence[str], path: Path, title: str
 ) -> Path | None:
-    """A grouped bar chart of pass@1 per row (groups) and corpus (bars); None without
-    matplotlib or numbers."""
+    """A grouped bar chart of pass@1 per row (groups) and corpus (bars), each with its 95%
+    interval over tasks; None without matplotlib or numbers."""
     try:
         import matplotlib
 
@@ -237,14 +256,13 @@ def plot_pass1(
     width = 0.8 / len(corpora)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) + 2), 3.6))
     for i, corpus in enumerate(corpora):
-        xs, ys = [], []
-        for j, name in enumerate(names):
-            value = (results[name].get("corpora", {}).get(corpus) or {}).get("pass@1")
-            if value is not None:
-                xs.append(j + (i - (len(corpora) - 1) / 2) * width)
-                ys.append(value)
-        bars = ax.bar(xs, ys, width=width, label=corpus)
-        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        js, ys, errors = pass1_bars(results, names, corpus)
+        if not js:
+            continue
+        xs = [j + (i - (len(corpora) - 1) / 2) * width for j in js]
+        ax.bar(xs, ys, width=width, label=corpus, yerr=errors, capsize=3, ecolor="gray")
+        for x, y in zip(xs, ys):  # beside the error bar, not on it
+            ax.text(x + width / 8, y + 0.01, f"{y:.2f}", ha="left", va="bottom", fontsize=7)
     for j, name in enumerate(names):
         if not any(
             (results[name].get("corpora", {}).get(c) or {}).get("pass@1") is not None
@@ -382,7 +400,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     names = [c.name for c in corpora]
     k = scale.runs
-    png = plot_pass1(results, names, root / "main_table.png", f"pass@1 ({scale.describe()})")
+    png = plot_pass1(
+        results,
+        names,
+        root / "main_table.png",
+        f"pass@1, 95% intervals over tasks ({scale.describe()})",
+    )
     record = {
         "scale": dataclasses.asdict(scale),
         "note": scale.describe(),

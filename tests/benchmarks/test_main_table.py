@@ -170,8 +170,16 @@ def test_plot_draws_pass1_per_row_and_corpus(tmp_path):
         "oracle": {"corpora": {"world": {"pass@1": 1.0}, "hotpotqa": {"pass@1": 0.5}}},
         "grpo": {"corpora": {}},
     }
+    results["start"] = {"corpora": {"world": {"pass@1": 0.25, "pass@1_ci95": (0.125, 0.5)}}}
     path = mt.plot_pass1(results, ["world", "hotpotqa"], tmp_path / "t.png", "title")
     assert path is not None and path.stat().st_size > 1000
+    names = list(results)
+    assert mt.pass1_bars(results, names, "world") == (
+        [0, 2],
+        [1.0, 0.25],
+        [[0.0, 0.125], [0.0, 0.25]],
+    )
+    assert mt.pass1_bars(results, names, "hotpotqa") == ([0], [0.5], [[0.0], [0.0]])
 
 
 # --- Smoke run ----------------------------------------------------------------------------
