@@ -274,6 +274,27 @@ def bootstrap_interval(
     return float(ci.low), float(ci.high)
 
 
+def pooled_interval(
+    groups: Sequence[Sequence[float]], level: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean over all values pooled, resampling whole
+    ``groups`` (the values of one task: its episodes are not independent); None for fewer
+    than two non-empty groups. Groups may differ in size; equal values give a zero-width
+    interval."""
+    import numpy as np
+
+    groups = [[float(v) for v in g] for g in groups if len(g)]
+    if len(groups) < 2:
+        return None
+    sums = np.array([sum(g) for g in groups])
+    sizes = np.array([len(g) for g in groups], dtype=float)
+    picks = np.random.default_rng(seed).integers(0, len(groups), (resamples, len(groups)))
+    means = sums[picks].sum(axis=1) / sizes[picks].sum(axis=1)
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def pass1_interval(counts: Sequence[tuple[int, int]]) -> tuple[float, float] | None:
     """95% interval of pass@1 from (runs, right) per task: Wilson when every task ran once
     (the tasks are the trials), else a bootstrap over tasks of their success rates (the

@@ -135,15 +135,29 @@ def mean_or_none(values: Iterable[float | None]) -> float | None:
 
 
 def plan_score_columns(
-    scores: Sequence[Mapping[str, float] | None], max_scores: Mapping[str, float]
-) -> dict[str, float | None]:
+    scores: Sequence[Mapping[str, float] | None],
+    max_scores: Mapping[str, float],
+    tasks: Sequence[str] = (),
+) -> dict[str, Any]:
     """Coverage / Alignment / Efficiency: per column, the mean of score / max_score over the
-    plans whose scores are known (None entries and missing keys are skipped)."""
-    out: dict[str, float | None] = {}
+    plans whose scores are known (None entries and missing keys are skipped). With the
+    plans' ``tasks``, also ``<column>_ci95``: a bootstrap over tasks (their plans pooled,
+    :func:`agents.evaluate.pooled_interval`)."""
+    from agents.evaluate import pooled_interval
+
+    out: dict[str, Any] = {}
     for column, key in PLAN_COLUMNS:
-        out[column] = mean_or_none(
-            s[key] / max_scores[key] for s in scores if s is not None and key in s
-        )
+        known = [
+            (task, s[key] / max_scores[key])
+            for task, s in zip(tasks or [""] * len(scores), scores)
+            if s is not None and key in s
+        ]
+        out[column] = mean_or_none(ratio for _, ratio in known)
+        if tasks:
+            by_task: dict[str, list[float]] = {}
+            for task, ratio in known:
+                by_task.setdefault(task, []).append(ratio)
+            out[f"{column}_ci95"] = pooled_interval(list(by_task.values()))
     return out
 
 
@@ -190,6 +204,7 @@ def build_rows(
                     "pass@1_ci95": metrics.get("pass@1_ci95"),
                     f"pass@{k}": metrics.get(f"pass@{k}"),
                     **{column: plan.get(column) for column, _ in PLAN_COLUMNS},
+                    **{f"{c}_ci95": plan.get(f"{c}_ci95") for c, _ in PLAN_COLUMNS},
                     "tool_calls": tool_calls(metrics),
                 }
             )
@@ -226,7 +241,11 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], k: int) -> str:
     for r in rows:
         pass1 = fmt(r["pass@1"]) + harness.interval_text(r.get("pass@1_ci95"))
         cells = [r["group"], r["row"], f"`{r['method']}`", pass1, fmt(r[f"pass@{k}"])]
-        cells += [fmt(r[column]) for column, _ in PLAN_COLUMNS] + [fmt(r["tool_calls"], 2)]
+        cells += [
+            fmt(r[column]) + harness.interval_text(r.get(f"{column}_ci95"))
+            for column, _ in PLAN_COLUMNS
+        ]
+        cells.append(fmt(r["tool_calls"], 2))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -328,7 +347,7 @@ class PlanJudge:
                 record = {"task_id": t.task_id, "sample": t.sample, "judge": self.judge_id}
                 fh.write(json.dumps({**record, "key": key, "scores": s}) + "\n")
         max_scores = {d.key: float(d.max_score) for d in self.rubric.dimensions}
-        return plan_score_columns(scores, max_scores)
+        return plan_score_columns(scores, max_scores, [t.task_id for t in planned])
 
 
 def corpus_tasks(corpus: CorpusSpec) -> list[Any]:
@@ -492,7 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{scale.describe()}; plan judge: {judge.description}, "
         "default rubric, applied to the plans (first turns) of the evaluation trajectories; "
         "Coverage = subgoal_coverage, Alignment = goal_alignment, Efficiency = "
-        "clarity_conciseness, each the mean of score / max_score (0-1); tool calls = mean "
+        "clarity_conciseness, each the mean of score / max_score (0-1) over the plans, with "
+        "a 95% bootstrap interval over tasks; tool calls = mean "
         f"search + visit calls per episode; pass@{k} with k = runs"
     )
     out_root.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,20 @@ def test_bootstrap_interval_resamples_the_values():
     assert bootstrap_interval([0.5, 0.5]) == (0.5, 0.5) and bootstrap_interval([1.0]) is None
 
 
+def test_pooled_interval_resamples_whole_groups():
+    from agents.evaluate import bootstrap_interval, pooled_interval
+
+    rates = [1.0] * 6 + [0.0] * 14
+    singles = pooled_interval([[r] for r in rates])  # groups of one: a bootstrap of the mean
+    assert singles == pytest.approx(bootstrap_interval(rates), abs=0.051)
+    low, high = pooled_interval([[1.0, 1.0, 1.0], [0.0]])  # pooled means 1, 0.75 or 0
+    assert (low, high) == (0.0, 1.0) and pooled_interval([[1.0, 1.0, 1.0], [0.0]]) == (low, high)
+    # the same 20 values in 2 groups of 10 (0.6 and 0.0) can only give 0, 0.3 or 0.6
+    assert pooled_interval([rates[:10], rates[10:]]) == (0.0, 0.6)
+    assert pooled_interval([[0.5], [0.5, 0.5]]) == (0.5, 0.5)
+    assert pooled_interval([[1.0], []]) is None and pooled_interval([]) is None
+
+
 def test_one_run_a_task_gets_a_wilson_interval():
     m = summarize([_t(str(i), float(i < 3)) for i in range(10)])
     low, high = m["pass@1_ci95"]

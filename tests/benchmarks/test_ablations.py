@@ -71,6 +71,10 @@ def test_plan_score_columns_normalize_per_dimension_and_skip_missing():
     got = ab.plan_score_columns(scores, max_scores)
     # coverage (5/5 + 0/5) / 2; alignment (4/5 + 3/5) / 2; efficiency 1/4 alone
     assert got == pytest.approx({"coverage": 0.5, "alignment": 0.7, "efficiency": 0.25})
+    with_tasks = ab.plan_score_columns(scores, max_scores, ["a", "a", "b"])
+    assert {k: with_tasks[k] for k in got} == pytest.approx(got)
+    assert with_tasks["coverage_ci95"] == (0.0, 1.0)  # task a alone: 1.0; task b alone: 0.0
+    assert with_tasks["efficiency_ci95"] is None  # one task has an efficiency score
     assert ab.plan_score_columns([None], max_scores) == {
         "coverage": None,
         "alignment": None,
@@ -174,6 +178,8 @@ def test_plan_judge_scores_plans_once_and_reuses_saved_scores(tmp_path):
     fake = judge._judge = _FakeJudge(judge.rubric)
     questions = {"a": "question a?", "b": "question b?"}
     expected = {"coverage": 0.6, "alignment": 0.6, "efficiency": 0.6}  # (0.4 + 1 + 0.4) / 3
+    # tasks a (0.4, 1) and b (0.4) resampled: pooled means 0.7, 0.6 or 0.4
+    expected |= {f"{c}_ci95": pytest.approx((0.4, 0.7)) for c in list(expected)}
     assert judge.score_run(tmp_path, questions) == pytest.approx(expected)
     assert fake.calls == [["ab", "abcdefg", "ab"]]
     assert len((tmp_path / "plan_scores.jsonl").read_text().splitlines()) == 3
@@ -244,6 +250,14 @@ def _number(cell: str) -> float:
     return float(cell)
 
 
+def _estimate(cell: str) -> float:
+    """The number of ``"0.25 [0.12, 0.40]"``, checked to lie in its interval (2 digits)."""
+    value, interval = cell.split(" [")
+    low, high = (float(x) for x in interval.rstrip("]").split(","))
+    assert low - 0.005 <= _number(value) <= high + 0.005
+    return _number(value)
+
+
 @pytest.mark.slow
 def test_smoke_step_group(bench_work, results_file):
     assert ab.main(smoke_args(bench_work, "--groups", "step")) == 0
@@ -253,11 +267,8 @@ def test_smoke_step_group(bench_work, results_file):
     for label, method in STEP_ROWS:
         group, row, _, pass1, passk, *plan, calls = _row(text, method)
         assert (group, row) == ("Step updated", label)
-        pass1, interval = pass1.split(" [")
-        low, high = (float(x) for x in interval.rstrip("]").split(","))
-        assert low - 0.005 <= _number(pass1) <= high + 0.005
-        assert 0.0 <= _number(pass1) <= _number(passk) <= 1.0
-        assert all(0.0 <= _number(cell) <= 1.0 for cell in plan)
+        assert 0.0 <= _estimate(pass1) <= _number(passk) <= 1.0
+        assert all(0.0 <= _estimate(cell) <= 1.0 for cell in plan)
         assert _number(calls) >= 0.0
         assert (bench_work / "evals" / method / "world" / "trajectories.jsonl").exists()
     assert (bench_work / "ablations" / "ablations.png").stat().st_size > 0
@@ -293,5 +304,4 @@ def test_smoke_failing_method_is_reported(bench_work, results_file):
     assert cells == ["-"] * 6
     for _, method in STEP_ROWS:
         _, _, _, pass1, _, coverage, *_ = _row(text, method)
-        pass1 = pass1.split(" [")[0]
-        assert 0.0 <= _number(pass1) <= 1.0 and 0.0 <= _number(coverage) <= 1.0
+        assert 0.0 <= _estimate(pass1) <= 1.0 and 0.0 <= _estimate(coverage) <= 1.0
