@@ -211,10 +211,11 @@ def build_rows(
     return rows
 
 
-def reading(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Which methods' pass@1 intervals are apart (one above the other), or that all overlap
-    (ties at this budget); '' with fewer than two intervals."""
-    spans = {r["method"]: r["pass@1_ci95"] for r in rows if r.get("pass@1_ci95")}
+def reading(rows: Sequence[Mapping[str, Any]], column: str = "pass@1") -> str:
+    """Which methods' intervals of ``column`` (pass@1, or a plan-score column) are apart
+    (one above the other), or that all overlap (ties at this budget); '' with fewer than
+    two intervals."""
+    spans = {r["method"]: r[f"{column}_ci95"] for r in rows if r.get(f"{column}_ci95")}
     if len(spans) < 2:
         return ""
     apart = [
@@ -225,10 +226,10 @@ def reading(rows: Sequence[Mapping[str, Any]]) -> str:
     ]
     if not apart:
         return (
-            f"the pass@1 intervals of all {len(spans)} methods overlap: no ablation is told "
+            f"the {column} intervals of all {len(spans)} methods overlap: no ablation is told "
             "apart at this budget (ties)."
         )
-    return "intervals apart: " + "; ".join(apart) + "; every other pair overlaps (ties)."
+    return f"{column} intervals apart: " + "; ".join(apart) + "; every other pair overlaps (ties)."
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], k: int) -> str:
@@ -497,7 +498,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for corpus in corpora:
         table = markdown_table([r for r in rows if r["corpus"] == corpus.name], k)
         sections.append(f"Corpus `{corpus.name}` ({corpus.split} split):\n\n{table}\n")
-        shows = reading([r for r in rows if r["corpus"] == corpus.name])
+        mine = [r for r in rows if r["corpus"] == corpus.name]
+        columns = ["pass@1"] + [column for column, _ in PLAN_COLUMNS]
+        shows = " ".join(filter(None, (reading(mine, column) for column in columns)))
         if shows:
             sections.append(f"What this shows on `{corpus.name}`: {shows}\n")
     png = None

@@ -136,8 +136,16 @@ def test_reading_names_only_intervals_that_are_apart():
         "budget (ties)."
     )
     apart = ab.reading([row("a", 0.1, 0.2), row("b", 0.3, 0.5), row("c", 0.15, 0.35)])
-    assert apart == "intervals apart: b above a; every other pair overlaps (ties)."
+    assert apart == "pass@1 intervals apart: b above a; every other pair overlaps (ties)."
     assert ab.reading([row("a", 0.1, 0.2)]) == ""
+    plans = [
+        {"method": "a", "coverage_ci95": (0.1, 0.2)},
+        {"method": "b", "coverage_ci95": (0.3, 0.4)},
+    ]
+    assert ab.reading(plans, "coverage") == (
+        "coverage intervals apart: b above a; every other pair overlaps (ties)."
+    )
+    assert ab.reading(plans) == ""  # no pass@1 intervals
 
 
 class _FakeJudge:
