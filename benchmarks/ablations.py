@@ -211,25 +211,35 @@ def build_rows(
     return rows
 
 
-def reading(rows: Sequence[Mapping[str, Any]], column: str = "pass@1") -> str:
-    """Which methods' intervals of ``column`` (pass@1, or a plan-score column) are apart
-    (one above the other), or that all overlap (ties at this budget); '' with fewer than
-    two intervals."""
-    spans = {r["method"]: r[f"{column}_ci95"] for r in rows if r.get(f"{column}_ci95")}
-    if len(spans) < 2:
-        return ""
-    apart = [
-        f"{a} above {b}"
-        for a, (low_a, _) in spans.items()
-        for b, (_, high_b) in spans.items()
-        if a != b and low_a > high_b
-    ]
-    if not apart:
-        return (
-            f"the {column} intervals of all {len(spans)} methods overlap: no ablation is told "
-            "apart at this budget (ties)."
+def reading(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = ("pass@1",)) -> str:
+    """Per column (pass@1, plan-score columns), which methods' intervals are apart (one
+    above the other), or that all overlap (ties at this budget); '' when no column has two
+    intervals."""
+    tied, apart, methods = [], [], set()
+    for column in columns:
+        spans = {r["method"]: r[f"{column}_ci95"] for r in rows if r.get(f"{column}_ci95")}
+        if len(spans) < 2:
+            continue
+        methods |= set(spans)
+        pairs = [
+            f"{a} above {b}"
+            for a, (low_a, _) in spans.items()
+            for b, (_, high_b) in spans.items()
+            if a != b and low_a > high_b
+        ]
+        if pairs:
+            apart.append(f"{column}: " + ", ".join(pairs))
+        else:
+            tied.append(column)
+    parts = []
+    if tied:
+        parts.append(
+            f"the intervals of all {len(methods)} methods overlap in {' and '.join(tied)}: "
+            "no ablation is told apart there at this budget (ties)"
         )
-    return f"{column} intervals apart: " + "; ".join(apart) + "; every other pair overlaps (ties)."
+    if apart:
+        parts.append("intervals apart in " + "; ".join(apart) + "; every other pair overlaps")
+    return "; ".join(parts) + "." if parts else ""
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], k: int) -> str:
@@ -499,8 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = markdown_table([r for r in rows if r["corpus"] == corpus.name], k)
         sections.append(f"Corpus `{corpus.name}` ({corpus.split} split):\n\n{table}\n")
         mine = [r for r in rows if r["corpus"] == corpus.name]
-        columns = ["pass@1"] + [column for column, _ in PLAN_COLUMNS]
-        shows = " ".join(filter(None, (reading(mine, column) for column in columns)))
+        shows = reading(mine, ["pass@1"] + [column for column, _ in PLAN_COLUMNS])
         if shows:
             sections.append(f"What this shows on `{corpus.name}`: {shows}\n")
     png = None

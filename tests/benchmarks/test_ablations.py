@@ -127,25 +127,23 @@ def test_build_rows_and_table():
 
 
 def test_reading_names_only_intervals_that_are_apart():
-    def row(method, low, high):
-        return {"method": method, "pass@1_ci95": (low, high)}
+    def row(method, low, high, coverage=None):
+        return {"method": method, "pass@1_ci95": (low, high), "coverage_ci95": coverage}
 
     ties = [row("a", 0.1, 0.4), row("b", 0.2, 0.5), row("c", None, None) | {"pass@1_ci95": None}]
     assert ab.reading(ties) == (
-        "the pass@1 intervals of all 2 methods overlap: no ablation is told apart at this "
-        "budget (ties)."
+        "the intervals of all 2 methods overlap in pass@1: no ablation is told apart there "
+        "at this budget (ties)."
     )
     apart = ab.reading([row("a", 0.1, 0.2), row("b", 0.3, 0.5), row("c", 0.15, 0.35)])
-    assert apart == "pass@1 intervals apart: b above a; every other pair overlaps (ties)."
+    assert apart == "intervals apart in pass@1: b above a; every other pair overlaps."
     assert ab.reading([row("a", 0.1, 0.2)]) == ""
-    plans = [
-        {"method": "a", "coverage_ci95": (0.1, 0.2)},
-        {"method": "b", "coverage_ci95": (0.3, 0.4)},
-    ]
-    assert ab.reading(plans, "coverage") == (
-        "coverage intervals apart: b above a; every other pair overlaps (ties)."
+    both = [row("a", 0.1, 0.4, (0.1, 0.2)), row("b", 0.2, 0.5, (0.3, 0.4))]
+    assert ab.reading(both, ["pass@1", "coverage"]) == (
+        "the intervals of all 2 methods overlap in pass@1: no ablation is told apart there at "
+        "this budget (ties); intervals apart in coverage: b above a; every other pair overlaps."
     )
-    assert ab.reading(plans) == ""  # no pass@1 intervals
+    assert ab.reading(both, ["coverage", "alignment"]).startswith("intervals apart in coverage")
 
 
 class _FakeJudge:
