@@ -234,7 +234,7 @@ def reading(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = ("pass@1
     parts = []
     if tied:
         parts.append(
-            f"the intervals of all {len(methods)} methods overlap in {' and '.join(tied)}: "
+            f"the intervals of all {len(methods)} methods overlap in {', '.join(tied[:-1])}{' and ' if len(tied) > 1 else ''}{tied[-1]}: "
             "no ablation is told apart there at this budget (ties)"
         )
     if apart:

@@ -144,6 +144,14 @@ def test_reading_names_only_intervals_that_are_apart():
         "this budget (ties); intervals apart in coverage: b above a; every other pair overlaps."
     )
     assert ab.reading(both, ["coverage", "alignment"]).startswith("intervals apart in coverage")
+    three = [r | {"alignment_ci95": (0.0, 1.0)} for r in ties[:2]]
+    assert ab.reading(three, ["pass@1", "coverage", "alignment"]).startswith(
+        "the intervals of all 2 methods overlap in pass@1 and alignment:"
+    )
+    three = [r | {"coverage_ci95": (0.0, 1.0)} for r in three]
+    assert "overlap in pass@1, coverage and alignment:" in ab.reading(
+        three, ["pass@1", "coverage", "alignment"]
+    )
 
 
 class _FakeJudge:
