@@ -374,7 +374,8 @@ def corpus_questions(corpus: CorpusSpec) -> dict[str, str]:
 
 
 def plot(groups: Sequence[Group], rows: Sequence[Mapping[str, Any]], png: Path) -> Path:
-    """Grouped bars of pass@1: one panel per group, one bar per row and corpus."""
+    """Grouped bars of pass@1 with their 95% intervals: one panel per group, one bar per row
+    and corpus."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -388,7 +389,7 @@ def plot(groups: Sequence[Group], rows: Sequence[Mapping[str, Any]], png: Path) 
     for ax, (title, members) in zip(axes.flat, groups):
         labels = [label for label, _ in members]
         for i, corpus in enumerate(corpora):
-            values = []
+            values, intervals = [], []
             for label, _ in members:
                 row = next(
                     r
@@ -396,12 +397,14 @@ def plot(groups: Sequence[Group], rows: Sequence[Mapping[str, Any]], png: Path) 
                     if r["group"] == title and r["row"] == label and r["corpus"] == corpus
                 )
                 values.append(math.nan if row["pass@1"] is None else row["pass@1"])
+                intervals.append(row.get("pass@1_ci95"))
             xs = [x + (i - (len(corpora) - 1) / 2) * width for x in range(len(labels))]
-            ax.bar(xs, values, width, label=corpus)
-            for x, v in zip(xs, values):  # the value, or why there is no bar
+            errors = harness.error_bars(values, intervals)
+            ax.bar(xs, values, width, label=corpus, yerr=errors, capsize=3, ecolor="gray")
+            for x, v in zip(xs, values):  # the value beside its error bar, or why no bar
                 text = "n/a" if math.isnan(v) else f"{v:.2f}"
                 y = 0.0 if math.isnan(v) else v
-                ax.text(x, y + 0.01, text, ha="center", va="bottom", fontsize=7)
+                ax.text(x + width / 8, y + 0.01, text, ha="left", va="bottom", fontsize=7)
         ax.set_title(title, fontsize=10)
         ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
         ax.set_xlim(-0.5, len(labels) - 0.5)

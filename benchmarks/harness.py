@@ -32,6 +32,7 @@ import enum
 import functools
 import hashlib
 import json
+import math
 import shutil
 import sys
 import traceback
@@ -606,6 +607,20 @@ def fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def error_bars(
+    values: Sequence[float], intervals: Sequence[Sequence[float] | None]
+) -> list[list[float]]:
+    """Matplotlib's ``yerr`` of bars at ``values`` with these intervals: the distances below
+    and above each value (0 where it has no interval; NaN bars get 0 too)."""
+    below, above = [], []
+    for value, interval in zip(values, intervals, strict=True):
+        low, high = interval or (value, value)
+        missing = math.isnan(value)
+        below.append(0.0 if missing else value - low)
+        above.append(0.0 if missing else high - value)
+    return [below, above]
 
 
 def interval_text(interval: Sequence[float] | None, digits: int = 2) -> str:

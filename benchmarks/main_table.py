@@ -223,18 +223,11 @@ def pass1_bars(
 ) -> tuple[list[int], list[float], list[list[float]]]:
     """The bars of ``corpus``: the indices of the rows in ``names`` with a pass@1, their
     pass@1 and the error bars of their 95% interval (below, above; 0 without one)."""
-    js, ys, below, above = [], [], [], []
-    for j, name in enumerate(names):
-        cell = results[name].get("corpora", {}).get(corpus) or {}
-        if cell.get("pass@1") is None:
-            continue
-        value = cell["pass@1"]
-        low, high = cell.get("pass@1_ci95") or (value, value)
-        js.append(j)
-        ys.append(value)
-        below.append(value - low)
-        above.append(high - value)
-    return js, ys, [below, above]
+    cells = [(j, results[n].get("corpora", {}).get(corpus) or {}) for j, n in enumerate(names)]
+    cells = [(j, cell) for j, cell in cells if cell.get("pass@1") is not None]
+    values = [cell["pass@1"] for _, cell in cells]
+    intervals = [cell.get("pass@1_ci95") for _, cell in cells]
+    return [j for j, _ in cells], values, harness.error_bars(values, intervals)
 
 
 def plot_pass1(

@@ -180,6 +180,11 @@ def test_plot_draws_pass1_per_row_and_corpus(tmp_path):
         [[0.0, 0.125], [0.0, 0.25]],
     )
     assert mt.pass1_bars(results, names, "hotpotqa") == ([0], [0.5], [[0.0], [0.0]])
+    nan = float("nan")
+    bars = mt.harness.error_bars([0.5, nan, 0.2], [(0.25, 0.75), None, None])
+    assert bars == [[0.25, 0.0, 0.0], [0.25, 0.0, 0.0]]
+    with pytest.raises(ValueError):
+        mt.harness.error_bars([0.5], [])
 
 
 # --- Smoke run ----------------------------------------------------------------------------
