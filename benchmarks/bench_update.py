@@ -198,10 +198,18 @@ def memory_job(job: str, name: str, args: argparse.Namespace) -> dict[str, objec
     from agents.train.sft import sft_loss
 
     model, vocab = load(name)
+    if args.lora_rank:  # as the trainer does: adapters first, then checkpointing
+        from agents.train.config import TrainConfig
+        from agents.train.run import with_lora
+
+        model = with_lora(
+            model, TrainConfig(lora_rank=args.lora_rank, lora_alpha=2 * args.lora_rank)
+        )
     if args.gradient_checkpointing:
         checkpoint_activations(model)
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-7)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=1e-7)
     loaded = peak_rss_gib()
     if job == "sft":
         data = sft_trajectories(vocab, args.micro, args.sft_length, args.sft_trained)
@@ -220,6 +228,7 @@ def memory_job(job: str, name: str, args: argparse.Namespace) -> dict[str, objec
         "job": job,
         "batch": shape,
         "checkpointing": "yes" if args.gradient_checkpointing else "no",
+        "weights trained": f"LoRA rank {args.lora_rank}" if args.lora_rank else "all",
         "RSS after load GiB": loaded,
         "peak RSS GiB": peak_rss_gib(),
     }
@@ -229,13 +238,14 @@ def measure_memory(args: argparse.Namespace) -> list[dict[str, object]]:
     """Each (model, job) in a fresh process, so that each peak is that job's alone."""
     rows = []
     for name in args.models:
-        for job in ("sft", "grpo"):
+        for job in args.jobs.split(","):
             command = [sys.executable, "-m", "benchmarks.bench_update", "--memory-job", job]
             command += ["--models", name]
             command += ["--micro", str(args.micro), "--sequences", str(args.sequences)]
             command += ["--length", str(args.length), "--group", str(args.group)]
             command += ["--sft-length", str(args.sft_length)]
             command += ["--sft-trained", str(args.sft_trained)]
+            command += ["--lora-rank", str(args.lora_rank)]
             if not args.gradient_checkpointing:
                 command.append("--no-gradient-checkpointing")
             done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -296,6 +306,15 @@ def main(argv: list[str] | None = None) -> None:
         default=True,
         help="with --memory: recompute layer activations in the backward, as the trainer does",
     )
+    parser.add_argument(
+        "--lora-rank",
+        type=int,
+        default=0,
+        help="with --memory: train LoRA adapters (0: all weights)",
+    )
+    parser.add_argument(
+        "--jobs", default="sft,grpo", choices=("sft,grpo", "sft", "grpo"), help="with --memory"
+    )
     parser.add_argument("--memory-job", choices=("sft", "grpo"), help=argparse.SUPPRESS)
     add_no_append(parser, "--no-save")  # the old name
     args = parser.parse_args(argv)
@@ -306,9 +325,10 @@ def main(argv: list[str] | None = None) -> None:
         text = table(measure_memory(args))
         print("\n" + text)
         if not args.no_append:
+            trained = f"LoRA rank {args.lora_rank} adapters" if args.lora_rank else "all weights"
             note = (
                 f"One SFT step (micro-batch of {args.micro}) and one GRPO update "
-                "(FirstStep mask, one optimizer step), float32, all weights trained with "
+                f"(FirstStep mask, one optimizer step), float32, {trained} trained with "
                 f"AdamW; each in a fresh process; torch {torch.__version__}. Peak RSS is "
                 "`ru_maxrss`: the whole process (Python, torch, model, optimizer state)."
             )

@@ -263,3 +263,17 @@ def test_quick_update_for_real_while_env_fails(results_file) -> None:
     assert "Wall time:" in text
     assert proc.stdout.startswith(f"## {speed.TITLE}\n")
     assert (real.read_bytes() if real.exists() else None) == before
+
+
+def test_the_memory_job_trains_lora_adapters_when_asked(capsys) -> None:
+    import json
+
+    from benchmarks import bench_update
+
+    argv = ["--memory-job", "grpo", "--models", "tiny", "--sequences", "4", "--length", "64"]
+    bench_update.main([*argv, "--micro", "2", "--lora-rank", "4"])
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["weights trained"] == "LoRA rank 4" and row["batch"] == "4x64 (micro-batch 2)"
+    assert row["peak RSS GiB"] >= row["RSS after load GiB"] > 0
+    bench_update.main(argv)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["weights trained"] == "all"
