@@ -10,10 +10,13 @@ Any other Hugging Face id or local directory passes straight to ``from_pretraine
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import tempfile
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -228,13 +231,27 @@ def load_model_and_tokenizer(
     return model, tokenizer
 
 
+PEFT_DEPRECATION = "`is_gradient_checkpointing` is deprecated"
+"""The start of the FutureWarning PEFT 0.21 triggers by reading that attribute of a
+transformers 5 model: nothing a user can act on."""
+
+
+@contextlib.contextmanager
+def peft_deprecations_hidden() -> Iterator[None]:
+    """Hide :data:`PEFT_DEPRECATION` inside the block (around PEFT's wrapping calls only)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
+        yield
+
+
 def merge_adapter(model: PreTrainedModel, adapter: str | Path) -> PreTrainedModel:
     """``model`` with the PEFT LoRA adapter in directory ``adapter`` merged into its weights."""
     from peft import PeftModel
 
     if not (Path(adapter) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"Expected a PEFT adapter (adapter_config.json) in {adapter}.")
-    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    with peft_deprecations_hidden():
+        return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
 
 
 def load_smollm2_tokenizer() -> PreTrainedTokenizerBase:

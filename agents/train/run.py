@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from agents.agent_format import AgentFormat
+from agents.models import peft_deprecations_hidden
 from agents.train.algos import Stage
 from agents.train.config import Precision, TrainConfig
 from agents.train.logging import MetricsLogger
@@ -119,14 +119,8 @@ def with_lora(model: nn.Module, config: TrainConfig) -> nn.Module:
     except ImportError as err:
         raise ImportError("--lora-rank needs PEFT: pip install peft") from err
     lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, target_modules="all-linear")
-    with warnings.catch_warnings():  # PEFT reads transformers' old name; nothing to act on
-        warnings.filterwarnings("ignore", PEFT_DEPRECATION, FutureWarning)
+    with peft_deprecations_hidden():
         return get_peft_model(model, lora)
-
-
-PEFT_DEPRECATION = "`is_gradient_checkpointing` is deprecated"
-"""The start of the FutureWarning PEFT 0.21 triggers by reading that attribute of a
-transformers 5 model; hidden only around ``get_peft_model``."""
 
 
 def make_optimizer(
