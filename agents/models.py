@@ -203,15 +203,9 @@ def load_model_and_tokenizer(
     merged into its weights (:func:`warm_start_dir`). Anything else is a Hugging Face id or
     a local directory; with ``HF_HUB_OFFLINE`` set, only local files are used. ``device``
     defaults to a GPU when present; ``dtype`` to bf16 on a GPU and float32 on the CPU.
-    Pins glibc's mmap threshold for the process (:func:`agents.train.memory.
-    pin_mmap_threshold`): without it a step on long sequences holds several times its
-    working set.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from agents.train.memory import pin_mmap_threshold
-
-    pin_mmap_threshold()  # freed activations and caches go back to the OS, not the heap
     if name_or_path == WARM_START:
         import torch
 

@@ -36,7 +36,7 @@ from agents.train.batch import pad_trajectories
 from agents.train.config import TrainConfig
 from agents.train.logprobs import CHUNK_SIZE, token_logprobs
 from agents.train.loop import conclude, evaluate, run_loop
-from agents.train.memory import release_free_memory
+from agents.train.memory import transient_activations
 from agents.train.run import LRSchedule, Run, TrainResult, param_sync, setup_run
 from agents.train.update import clip_gradients
 from agents.trajectory import Trajectory
@@ -181,12 +181,12 @@ def sft_step(run: Run, data: Sequence[Trajectory], step: int, per_epoch: int) ->
     loss_sum = 0.0
     for j, (batch, count) in enumerate(zip(batches, counts)):
         last = j == len(batches) - 1
-        with contextlib.nullcontext() if last else run.comm.no_sync():
+        sync = contextlib.nullcontext() if last else run.comm.no_sync()
+        with sync, transient_activations():  # its activations leave with it
             loss = sft_loss(run.model, *batch, chunk_size=c.logprob_chunk_size)
             weight = count * run.world / total if total > 0 else 0.0
             run.comm.backward(loss * weight)
         loss_sum += float(loss.detach()) * count
-        release_free_memory()  # the micro-batch's freed activations, before the next one
     norm = clip_gradients(run.model, c.max_grad_norm)
     run.optimizer.step()
     run.scheduler.step()

@@ -42,7 +42,7 @@ from agents.grpo import (
 )
 from agents.train.batch import TrainBatch
 from agents.train.logprobs import CHUNK_SIZE, by_length, masked_entropy, token_logprobs
-from agents.train.memory import release_free_memory
+from agents.train.memory import transient_activations
 
 
 @dataclass(frozen=True)
@@ -282,10 +282,9 @@ def _accumulate(
         share = float(denominator(micro.loss_mask, settings.aggregation))
         weight = share * comm.world_size / total if total > 0 else 0.0
         sync = comm.no_sync if i < steps - 1 else contextlib.nullcontext
-        with sync():
+        with sync(), transient_activations():  # its activations leave with it
             loss, stats = _micro_step(model, micro.to(device), settings, weight, entropy)
             comm.backward(loss)
-        release_free_memory()  # the micro-batch's freed activations, before the next one
         if real and share > 0:
             out.append(stats)
     return out

@@ -64,20 +64,25 @@ def test_a_right_padded_batch_runs_unmasked_with_the_same_real_logits():
 
 
 HEAP_PATTERN = """
-import json, sys, torch
+import contextlib, json, sys, torch
+from agents.train import memory
 from agents.train.memory import pin_mmap_threshold, release_free_memory, rss_gib
 pinned = pin_mmap_threshold() if sys.argv[1] == "pin" else False
 release_free_memory()
 base = rss_gib()
 generator = torch.Generator().manual_seed(0)
 kept = []
+grown = 0.0
 for _ in range(3):  # blocks of varying size, most freed: the pattern of varying lengths
-    sizes = torch.randint(200_000, 2_000_000, (120,), generator=generator)
-    blocks = [torch.ones(int(n)) for n in sizes]
-    kept += blocks[::20]
-    del blocks
-held = sum(b.numel() * 4 for b in kept) / 2**30
-grown = rss_gib() - base - held  # freed but not returned
+    block = memory.transient_activations() if sys.argv[1] == "block" else contextlib.nullcontext()
+    with block as inside:
+        sizes = torch.randint(200_000, 2_000_000, (120,), generator=generator)
+        blocks = [torch.ones(int(n)) for n in sizes]
+        kept += blocks[::20]
+        del blocks
+        held = sum(b.numel() * 4 for b in kept) / 2**30
+        grown = max(grown, rss_gib() - base - held)  # freed but not returned
+    pinned = pinned or bool(inside)
 released = release_free_memory()
 print(json.dumps({"pinned": pinned, "grown": grown, "released": released,
                   "left": rss_gib() - base - held}))
@@ -114,3 +119,5 @@ def test_freed_heap_memory_goes_back_to_the_os_between_steps_or_at_once_when_pin
     # ... and with the threshold pinned, freed blocks leave at once.
     pinned = _heap_pattern("pin")
     assert pinned["pinned"] and pinned["grown"] < 0.25 * default["grown"]
+    block = _heap_pattern("block")  # pinned inside each block only, as a micro-batch is
+    assert block["pinned"] and block["grown"] < 0.25 * default["grown"]

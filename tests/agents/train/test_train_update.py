@@ -331,3 +331,24 @@ def test_lora_through_peft_trains_only_the_adapters():
     for name, p in model.named_parameters():
         if name in frozen:
             assert torch.equal(p, frozen[name])
+
+
+def test_each_micro_batch_runs_with_its_activations_transient(monkeypatch):
+    import contextlib
+
+    import agents.train.update as update
+
+    entered: list[bool] = []
+
+    @contextlib.contextmanager
+    def recording():
+        entered.append(torch.is_grad_enabled())
+        yield True
+
+    monkeypatch.setattr(update, "transient_activations", recording)
+    model = tiny_model()
+    batch = make_batch(model, FirstStep(), [1.0, -1.0, 0.5])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    settings = UpdateSettings(optimizer_steps=1, micro_batch_size=1)
+    grpo_update(model, optimizer, None, batch, settings, torch.Generator().manual_seed(0))
+    assert entered == [True, True, True]  # one block per micro-batch of one sequence
