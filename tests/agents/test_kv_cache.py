@@ -275,9 +275,12 @@ def test_the_cache_keyword_follows_the_models_signature(model):
     )
     assert cache_keyword(model) == want
     peft = pytest.importorskip("peft")
-    wrapped = peft.get_peft_model(
-        copy.deepcopy(model), peft.LoraConfig(r=2, target_modules=["q_proj"])
-    )
+    from agents.models import peft_deprecations_hidden
+
+    with peft_deprecations_hidden():
+        wrapped = peft.get_peft_model(
+            copy.deepcopy(model), peft.LoraConfig(r=2, target_modules=["q_proj"])
+        )
     assert cache_keyword(wrapped) == want
 
 
