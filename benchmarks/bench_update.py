@@ -194,7 +194,7 @@ def memory_job(job: str, name: str, args: argparse.Namespace) -> dict[str, objec
     """Load the model, take one SFT step or one GRPO update, report peak RSS (run alone in a
     fresh process: the peak is the process's)."""
     from agents.train.batch import pad_trajectories
-    from agents.train.memory import checkpoint_activations, peak_rss_gib
+    from agents.train.memory import checkpoint_activations, peak_rss_gib, transient_activations
     from agents.train.sft import sft_loss
 
     model, vocab = load(name)
@@ -214,12 +214,15 @@ def memory_job(job: str, name: str, args: argparse.Namespace) -> dict[str, objec
     if job == "sft":
         data = sft_trajectories(vocab, args.micro, args.sft_length, args.sft_trained)
         ids, attention, _, action, _ = pad_trajectories(data, 0)
-        sft_loss(model, ids, attention, action).backward()
+        with transient_activations(args.bounded_heap):  # as the SFT loop runs each micro-batch
+            sft_loss(model, ids, attention, action).backward()
         optimizer_step(model, optimizer)
         shape = f"{args.micro}x{args.sft_length} ({args.sft_trained} trained each)"
     else:
         trajectories = synthetic_trajectories(vocab, args.sequences, args.length, args.group)
-        settings = UpdateSettings(optimizer_steps=1, micro_batch_size=args.micro)
+        settings = UpdateSettings(
+            optimizer_steps=1, micro_batch_size=args.micro, bounded_heap=args.bounded_heap
+        )
         batch = build(trajectories)
         grpo_update(model, optimizer, None, batch, settings, torch.Generator().manual_seed(0))
         shape = f"{args.sequences}x{args.length} (micro-batch {args.micro})"
@@ -229,6 +232,7 @@ def memory_job(job: str, name: str, args: argparse.Namespace) -> dict[str, objec
         "batch": shape,
         "checkpointing": "yes" if args.gradient_checkpointing else "no",
         "weights trained": f"LoRA rank {args.lora_rank}" if args.lora_rank else "all",
+        "bounded heap": "yes" if args.bounded_heap else "no",
         "RSS after load GiB": loaded,
         "peak RSS GiB": peak_rss_gib(),
     }
@@ -246,6 +250,7 @@ def measure_memory(args: argparse.Namespace) -> list[dict[str, object]]:
             command += ["--sft-length", str(args.sft_length)]
             command += ["--sft-trained", str(args.sft_trained)]
             command += ["--lora-rank", str(args.lora_rank)]
+            command.append("--bounded-heap" if args.bounded_heap else "--no-bounded-heap")
             if not args.gradient_checkpointing:
                 command.append("--no-gradient-checkpointing")
             done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -314,6 +319,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--jobs", default="sft,grpo", choices=("sft,grpo", "sft", "grpo"), help="with --memory"
+    )
+    parser.add_argument(
+        "--bounded-heap",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --memory: as TrainConfig.bounded_heap",
     )
     parser.add_argument("--memory-job", choices=("sft", "grpo"), help=argparse.SUPPRESS)
     add_no_append(parser, "--no-save")  # the old name

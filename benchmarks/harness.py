@@ -160,10 +160,13 @@ class Scale:
     prompt = property(lambda self: self.settings.prompt)
 
     def training_key(self) -> dict[str, Any]:
-        """The settings that change a trained model (the cache key of trained models)."""
+        """The settings that change a trained model (the cache key of trained models): all
+        but ``TrainConfig``'s runtime fields (progress bars, the heap, resuming)."""
         from agents import cli
+        from agents.train.config import RUNTIME_FIELDS
 
-        return cli.flatten(self.settings)
+        flat = cli.flatten(self.settings)
+        return {k: v for k, v in flat.items() if k not in RUNTIME_FIELDS}
 
     def describe(self) -> str:
         """One line of the budgets for a results note."""

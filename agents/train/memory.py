@@ -18,7 +18,8 @@ every activation gets its own mapping, returned when freed. Measured on SmolLM2 
 and checkpointing, a GRPO update of 4 x 2,000 tokens peaks at 1.43 GiB instead of 5.31
 (``benchmarks/RESULTS.md``, "Heap growth inside a training step"). Decoding keeps a high
 threshold: there a low one maps and unmaps the growing key/value states every token (an
-evaluation took 1.2x as long with it, for 8% less memory).
+evaluation took 1.2x as long with it, for 8% less memory). Fresh mappings cost time in
+training too (a step about 1.35x on the CPU): ``TrainConfig.bounded_heap`` chooses.
 """
 
 from __future__ import annotations
@@ -65,13 +66,14 @@ def pin_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
 
 
 @contextlib.contextmanager
-def transient_activations() -> Iterator[bool]:
-    """Run a forward and backward whose activations are all freed at the end: allocations
-    of :data:`MMAP_THRESHOLD` bytes or more get their own mappings inside the block; after
-    it the threshold goes to :data:`MMAP_THRESHOLD_CEILING` and freed heap pages go back to
-    the OS (:func:`release_free_memory`). Yields whether the threshold could be set (glibc,
-    no ``MALLOC_MMAP_THRESHOLD_`` of the user's)."""
-    pinned = pin_mmap_threshold(MMAP_THRESHOLD)
+def transient_activations(bounded: bool = True) -> Iterator[bool]:
+    """Run a forward and backward whose activations are all freed at the end. ``bounded``:
+    allocations of :data:`MMAP_THRESHOLD` bytes or more get their own mappings inside the
+    block (fresh pages cost time: about 1.35x for a step on the CPU), and after it the
+    threshold goes to :data:`MMAP_THRESHOLD_CEILING`. Either way freed heap pages go back to
+    the OS at the end (:func:`release_free_memory`). Yields whether the threshold was set
+    (``bounded`` on glibc, without a ``MALLOC_MMAP_THRESHOLD_`` of the user's)."""
+    pinned = pin_mmap_threshold(MMAP_THRESHOLD) if bounded else False
     try:
         yield pinned
     finally:

@@ -182,7 +182,7 @@ def sft_step(run: Run, data: Sequence[Trajectory], step: int, per_epoch: int) ->
     for j, (batch, count) in enumerate(zip(batches, counts)):
         last = j == len(batches) - 1
         sync = contextlib.nullcontext() if last else run.comm.no_sync()
-        with sync, transient_activations():  # its activations leave with it
+        with sync, transient_activations(c.bounded_heap):  # its activations leave with it
             loss = sft_loss(run.model, *batch, chunk_size=c.logprob_chunk_size)
             weight = count * run.world / total if total > 0 else 0.0
             run.comm.backward(loss * weight)

@@ -124,6 +124,7 @@ def update_settings(config: TrainConfig, stage: Stage) -> UpdateSettings:
         max_grad_norm=config.max_grad_norm,
         temperature=config.temperature if config.temperature > 0 else 1.0,
         chunk_size=config.logprob_chunk_size,
+        bounded_heap=config.bounded_heap,
     )
 
 

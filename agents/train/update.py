@@ -63,6 +63,8 @@ class UpdateSettings:
     """0 disables clipping (the norm is still measured)."""
     temperature: float = 1.0
     chunk_size: int = CHUNK_SIZE
+    bounded_heap: bool = True
+    """Run each micro-batch under :func:`~agents.train.memory.transient_activations`."""
 
 
 class UpdateStats(NamedTuple):
@@ -282,7 +284,7 @@ def _accumulate(
         share = float(denominator(micro.loss_mask, settings.aggregation))
         weight = share * comm.world_size / total if total > 0 else 0.0
         sync = comm.no_sync if i < steps - 1 else contextlib.nullcontext
-        with sync(), transient_activations():  # its activations leave with it
+        with sync(), transient_activations(settings.bounded_heap):  # activations leave with it
             loss, stats = _micro_step(model, micro.to(device), settings, weight, entropy)
             comm.backward(loss)
         if real and share > 0:

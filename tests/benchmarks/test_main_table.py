@@ -271,6 +271,9 @@ def test_a_model_trained_with_the_reference_judge_is_stamped_with_its_version(
     stamp = json.loads((tmp_path / "models" / ref.name / "made_with.json").read_text())
     assert stamp["rewards"] == {reference.JUDGE_NAME: reference.VERSION}
     assert "rewards" not in json.loads((tmp_path / "models/grpo/made_with.json").read_text())
+    # a runtime setting (how the run uses the machine) does not train the models again
+    h.method_model(ref, small.with_training(bounded_heap=False, progress=False), tmp_path, "start")
+    assert trained == ["reference", "expected"]
     monkeypatch.setattr(reference, "VERSION", reference.VERSION + 1)  # the rules change
     h.method_model(ref, small, tmp_path, "start")
     h.method_model(grpo, small, tmp_path, "start")

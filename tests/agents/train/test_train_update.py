@@ -341,9 +341,9 @@ def test_each_micro_batch_runs_with_its_activations_transient(monkeypatch):
     entered: list[bool] = []
 
     @contextlib.contextmanager
-    def recording():
-        entered.append(torch.is_grad_enabled())
-        yield True
+    def recording(bounded):
+        entered.append(bounded)
+        yield bounded
 
     monkeypatch.setattr(update, "transient_activations", recording)
     model = tiny_model()
@@ -352,3 +352,7 @@ def test_each_micro_batch_runs_with_its_activations_transient(monkeypatch):
     settings = UpdateSettings(optimizer_steps=1, micro_batch_size=1)
     grpo_update(model, optimizer, None, batch, settings, torch.Generator().manual_seed(0))
     assert entered == [True, True, True]  # one block per micro-batch of one sequence
+    entered.clear()
+    fast = UpdateSettings(optimizer_steps=1, micro_batch_size=2, bounded_heap=False)
+    grpo_update(model, optimizer, None, batch, fast, torch.Generator().manual_seed(0))
+    assert entered == [False, False]  # the setting reaches every micro-batch
