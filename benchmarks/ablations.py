@@ -63,6 +63,7 @@ from typing import Any
 
 from benchmarks import harness
 from benchmarks.harness import CorpusSpec, Failures, Scale, fmt
+from wiki_corpus.wording import join_names
 
 TITLE = "Ablations (Table 2)"
 
@@ -234,7 +235,7 @@ def reading(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = ("pass@1
     parts = []
     if tied:
         parts.append(
-            f"the intervals of all {len(methods)} methods overlap in {', '.join(tied[:-1])}{' and ' if len(tied) > 1 else ''}{tied[-1]}: "
+            f"the intervals of all {len(methods)} methods overlap in {join_names(tied)}: "
             "no ablation is told apart there at this budget (ties)"
         )
     if apart:

@@ -54,6 +54,7 @@ from wiki_corpus.wording import (
     article,
     format_number,
     head_noun,
+    join_names,
 )
 from wiki_corpus.world import World
 
@@ -420,7 +421,7 @@ class QuestionMaker:
                 c.cond.attr for c in chosen if isinstance(c.cond, (AttrIs, AttrRange))
             )
             | frozenset(c.attr for c in conds[:1] if isinstance(c, AttrIs)),
-            phrase_vps=_join([c.phrase for c in chosen]),
+            phrase_vps=join_names([c.phrase for c in chosen]),
         )
 
     def clues(self, t: int) -> list[Clue]:
@@ -517,12 +518,6 @@ def _add_goal(goals: dict[int, str], entity: int, goal: str) -> None:
     goals[entity] = (
         f"{goals[entity]}; then {goal[0].lower()}{goal[1:]}" if entity in goals else goal
     )
-
-
-def _join(items: list[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _capitalize(text: str) -> str:

@@ -43,6 +43,7 @@ from wiki_corpus.wording import (
     demonym,
     format_number,
     head_noun,
+    join_names,
     year_verb,
 )
 from wiki_corpus.world import World
@@ -140,13 +141,6 @@ def plural_category(category: str) -> str:
     """A category page name from a category: "cathedral city" -> "Cathedral cities"."""
     head, _, last = category.rpartition(" ")
     return f"{head} {plural(last)}".strip().capitalize()
-
-
-def join_names(items: list[str]) -> str:
-    """ "A", "A and B", "A, B and C"."""
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 class Renderer:

@@ -359,6 +359,13 @@ KIND_NOUN: dict[Kind, str] = {
 """The plain noun of a kind; also the disambiguator of works: "Glass Harbour (film)"."""
 
 
+def join_names(items: list[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def article(noun_phrase: str) -> str:
     """The indefinite article for a noun phrase."""
     return "an" if noun_phrase[:1].lower() in "aeiou" else "a"
