@@ -256,22 +256,10 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float,
 def bootstrap_interval(
     values: Sequence[float], level: float = 0.95, resamples: int = 10_000, seed: int = 0
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of the mean of ``values`` (scipy), resampling the
-    values themselves (tasks, or questions); None for fewer than two values. Equal values
-    give a zero-width interval."""
-    values = [float(v) for v in values]
-    if len(values) < 2:
-        return None
-    if max(values) == min(values):
-        return values[0], values[0]
-    from scipy.stats import bootstrap
-
-    result = bootstrap(
-        (values,), statistics.fmean, confidence_level=level, n_resamples=resamples,
-        method="percentile", vectorized=False, random_state=seed,
-    )  # fmt: skip
-    ci = result.confidence_interval
-    return float(ci.low), float(ci.high)
+    """Percentile bootstrap interval of the mean of ``values``, resampling the values
+    themselves (tasks, or questions): :func:`pooled_interval` with groups of one. None for
+    fewer than two values; equal values give a zero-width interval."""
+    return pooled_interval([[v] for v in values], level, resamples, seed)
 
 
 def pooled_interval(
@@ -286,6 +274,9 @@ def pooled_interval(
     groups = [[float(v) for v in g] for g in groups if len(g)]
     if len(groups) < 2:
         return None
+    pooled = [v for g in groups for v in g]
+    if max(pooled) == min(pooled):
+        return pooled[0], pooled[0]
     sums = np.array([sum(g) for g in groups])
     sizes = np.array([len(g) for g in groups], dtype=float)
     picks = np.random.default_rng(seed).integers(0, len(groups), (resamples, len(groups)))

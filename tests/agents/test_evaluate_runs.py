@@ -74,14 +74,17 @@ def test_bootstrap_interval_resamples_the_values():
     assert low < 0.3 < high and 0.05 < low < 0.2 and 0.4 < high < 0.55
     assert bootstrap_interval(rates) == (low, high)  # seeded
     assert bootstrap_interval([0.5, 0.5]) == (0.5, 0.5) and bootstrap_interval([1.0]) is None
+    assert bootstrap_interval([0.1] * 3) == (0.1, 0.1)  # exact, not a float sum's rounding
+    # two values: resampled means 0, 0.5, 1 with chances 1/4, 1/2, 1/4, so the 2.5th and
+    # 97.5th percentiles are the extremes; with 1/4 below 30%, the 30th percentile is 0.5
+    assert bootstrap_interval([0.0, 1.0]) == (0.0, 1.0)
+    assert bootstrap_interval([0.0, 1.0], level=0.4) == (0.5, 0.5)
 
 
 def test_pooled_interval_resamples_whole_groups():
-    from agents.evaluate import bootstrap_interval, pooled_interval
+    from agents.evaluate import pooled_interval
 
     rates = [1.0] * 6 + [0.0] * 14
-    singles = pooled_interval([[r] for r in rates])  # groups of one: a bootstrap of the mean
-    assert singles == pytest.approx(bootstrap_interval(rates), abs=0.051)
     low, high = pooled_interval([[1.0, 1.0, 1.0], [0.0]])  # pooled means 1, 0.75 or 0
     assert (low, high) == (0.0, 1.0) and pooled_interval([[1.0, 1.0, 1.0], [0.0]]) == (low, high)
     # the same 20 values in 2 groups of 10 (0.6 and 0.0) can only give 0, 0.3 or 0.6
