@@ -339,7 +339,8 @@ def probe_corpus(
     }  # fmt: skip
     stamp = out / "made_with.json"
     if out.exists() and not reusable(stamp, record):
-        shutil.rmtree(out)  # made with other settings: its trajectories do not belong here
+        print(f"{out}: made with other settings or questions; playing it again.", file=sys.stderr)
+        shutil.rmtree(out)  # its trajectories do not belong here
     out.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
@@ -382,9 +383,10 @@ def probe_corpus(
 
 def reusable(stamp: Path, record: Mapping[str, Any]) -> bool:
     """Whether the trajectories stamped ``stamp`` belong to a probe made as ``record``: the
-    same settings, and questions that begin with the saved ones (a rerun with more
-    questions keeps what was played; the round-robin choice is stable under a larger
-    count, and a question's group ids depend on its place only). The number of
+    same settings, and one question list beginning with the other (a rerun with more
+    questions keeps what was played, one with fewer reads the first of them and leaves the
+    rest in place; the round-robin choice is stable under another count, and a question's
+    group ids depend on its place only). The number of
     continuations may differ: each continuation's seed depends on its group and sample
     index only, so a rerun with more plays only the new ones and one with fewer uses the
     first of them. So may the lockstep batch: it changes memory and speed (and, through
@@ -404,11 +406,10 @@ def reusable(stamp: Path, record: Mapping[str, Any]) -> bool:
         return {**{k: v for k, v in made.items() if k != "tasks"}, "scale": scale}
 
     tasks, saved_tasks = record["tasks"], saved.get("tasks")
-    return (
-        settings(saved) == settings(record)
-        and isinstance(saved_tasks, list)
-        and tasks[: len(saved_tasks)] == saved_tasks
-    )
+    if not isinstance(saved_tasks, list):
+        return False
+    common = min(len(tasks), len(saved_tasks))
+    return settings(saved) == settings(record) and tasks[:common] == saved_tasks[:common]
 
 
 # --- Policies -----------------------------------------------------------------------------

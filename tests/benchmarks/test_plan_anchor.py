@@ -246,6 +246,12 @@ def test_a_rerun_with_more_questions_plays_only_the_new_ones(tmp_path):
     again = pa.probe_corpus(grown, WORLD, SCALE, tmp_path / "grown", model="m")
     assert again[:3] == first and again == whole
     assert 0 < grown.turns < fresh.turns
+    # and one with fewer reads the first of them, keeping the rest for a later rerun
+    shrunk = CountingPolicy()
+    assert pa.probe_corpus(shrunk, WORLD, fewer, tmp_path / "grown", model="m") == first
+    regrown = CountingPolicy()
+    assert pa.probe_corpus(regrown, WORLD, SCALE, tmp_path / "grown", model="m") == whole
+    assert shrunk.turns == regrown.turns == 0
 
     # other settings (here the probe's samples) replay everything
     other = dataclasses.replace(SCALE, anchor_samples=2)
