@@ -313,9 +313,11 @@ def _base_config(scale: Scale, output_dir: Path, **changes: Any) -> Any:
 
 
 def _stamped(out: Path, record: dict[str, Any]) -> bool:
-    """Whether ``out/made_with.json`` holds ``record``."""
-    stamp = out / "made_with.json"
-    return stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == record
+    """Whether ``out/made_with.json`` holds ``record`` (a missing or broken stamp does not)."""
+    try:
+        return json.loads((out / "made_with.json").read_text(encoding="utf-8")) == record
+    except (OSError, ValueError):
+        return False
 
 
 def _cached(out: Path, record: dict[str, Any]) -> Path | None:
@@ -422,14 +424,41 @@ def content_digest(directory: Path) -> str:
 
 def fresh_eval_dir(out: Path, record: dict[str, Any]) -> None:
     """Keep ``out`` (so a partial evaluation resumes) only when it was made with ``record``;
-    otherwise empty it, so a retrained model or other budgets never reuse old trajectories."""
+    otherwise set it aside and start it empty (or bring back the one set aside with
+    ``record``), so a retrained model or other budgets never reuse old trajectories and
+    switching settings back and forth plays nothing twice. Set aside means moved to
+    ``out/../.set_aside/<name>-<digest of its stamp>``."""
     record = json.loads(json.dumps(record, default=str))
     if out.exists():
         if _stamped(out, record):
             return
-        shutil.rmtree(out)
+        _set_aside(out)
+    kept = _aside_path(out, record)
+    if kept.is_dir() and _stamped(kept, record):
+        kept.rename(out)
+        return
     out.mkdir(parents=True)
     (out / "made_with.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+
+def _aside_path(out: Path, record: Any) -> Path:
+    digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+    return out.parent / ".set_aside" / f"{out.name}-{digest}"
+
+
+def _set_aside(out: Path) -> None:
+    """Move ``out`` under its stamp's digest (a directory without a readable stamp, which
+    holds nothing a rerun could match, is removed)."""
+    try:
+        record = json.loads((out / "made_with.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        shutil.rmtree(out)
+        return
+    target = _aside_path(out, record)
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    out.rename(target)
 
 
 def check_checkpoint(policy: str) -> str:

@@ -107,14 +107,24 @@ def test_budget_note_names_the_rows_with_other_turn_limits():
     assert mt.budget_note({"grpo": results["grpo"]}, 2) == " Turn limit: 2 for every row."
 
 
-def test_a_stale_evaluation_directory_is_emptied(tmp_path):
+def test_a_stale_evaluation_directory_is_set_aside_and_brought_back(tmp_path):
     out = tmp_path / "eval"
     mt.harness.fresh_eval_dir(out, {"scale": "smoke"})
     (out / "trajectories.jsonl").write_text("partial\n")
     mt.harness.fresh_eval_dir(out, {"scale": "smoke"})
     assert (out / "trajectories.jsonl").exists()  # same settings: resumes
     mt.harness.fresh_eval_dir(out, {"scale": "small"})
+    assert not (out / "trajectories.jsonl").exists()  # other settings: starts empty
+    (out / "trajectories.jsonl").write_text("small\n")
+    mt.harness.fresh_eval_dir(out, {"scale": "smoke"})  # back: the first one returns
+    assert (out / "trajectories.jsonl").read_text() == "partial\n"
+    mt.harness.fresh_eval_dir(out, {"scale": "small"})
+    assert (out / "trajectories.jsonl").read_text() == "small\n"
+    assert len(list((tmp_path / ".set_aside").iterdir())) == 1  # the smoke one, once
+    (out / "made_with.json").write_text("{broken")  # no readable stamp: nothing to keep
+    mt.harness.fresh_eval_dir(out, {"scale": "other"})
     assert not (out / "trajectories.jsonl").exists()
+    assert len(list((tmp_path / ".set_aside").iterdir())) == 1
 
 
 def test_an_evaluation_is_kept_across_budgets_it_does_not_use(tmp_path, monkeypatch):
