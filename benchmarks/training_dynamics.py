@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -91,9 +92,37 @@ def _mean(values: Sequence[Any]) -> float | None:
     return sum(numbers) / len(numbers) if numbers else None
 
 
-def stage_summary(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per stage, in order: steps, mean reward, mean tool calls and the seconds of its
-    ``time/*`` measurements (None when none were logged)."""
+def reward_interval(
+    steps: Sequence[tuple[float, float, int]], z: float = 1.96
+) -> tuple[float, float] | None:
+    """95% normal interval of a stage's mean reward from each step's (mean, standard
+    deviation, rollouts) as logged (``reward/mean``, ``reward/std`` over the step's
+    rollouts): the rollouts pooled and taken as independent draws. The G rollouts of one
+    question are not independent, so the interval is narrower than a bootstrap over
+    questions would be. None for fewer than two rollouts."""
+    total = sum(n for _, _, n in steps)
+    if total < 2:
+        return None
+    mean = sum(m * n for m, _, n in steps) / total
+    spread = sum(n * (sd * sd + (m - mean) ** 2) for m, sd, n in steps)  # sum of squares
+    half = z * math.sqrt(spread / (total - 1) / total)
+    return mean - half, mean + half
+
+
+def step_rollouts(record: Mapping[str, Any], fallback: int) -> int:
+    """The rollouts of a step's reward: logged ``reward/count``, else (runs from before it
+    was logged) ``fallback`` less the excluded ones."""
+    if isinstance(record.get("reward/count"), (int, float)):
+        return int(record["reward/count"])
+    return fallback - int(record.get("reward/excluded") or 0)
+
+
+def stage_summary(
+    records: Sequence[Mapping[str, Any]], rollouts: Mapping[str, int] | None = None
+) -> list[dict[str, Any]]:
+    """Per stage, in order: steps, mean reward with its interval (:func:`reward_interval`;
+    ``rollouts``: each stage's rollouts a step for runs that did not log them), mean tool
+    calls and the seconds of its ``time/*`` measurements (None when none were logged)."""
     by_stage: dict[str, list[Mapping[str, Any]]] = {}
     for record in training_records(records):
         by_stage.setdefault(str(record["stage"]), []).append(record)
@@ -105,12 +134,21 @@ def stage_summary(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             for k, v in r.items()
             if k.startswith("time/") and isinstance(v, (int, float))
         ]
+        logged = [
+            (float(r[REWARD]), float(r.get("reward/std") or 0.0), r)
+            for r in steps
+            if isinstance(r.get(REWARD), (int, float))
+        ]
+        fallback = (rollouts or {}).get(stage, 0)
         rows.append(
             {
                 "stage": stage,
                 "steps": len(steps),
                 "first_step": int(steps[0]["step"]),
                 "reward_mean": _mean([r.get(REWARD) for r in steps]),
+                "reward_ci95": reward_interval(
+                    [(m, sd, step_rollouts(r, fallback)) for m, sd, r in logged]
+                ),
                 "tool_calls": _mean([r.get(CALLS) for r in steps]),
                 "seconds": sum(times) if times else None,
             }
@@ -123,7 +161,7 @@ def method_table(method: Method, summary: Sequence[Mapping[str, Any]]) -> str:
     lines = [
         f"**{method.name}** ({method.description or 'no description'})",
         "",
-        "| stage | steps | reward | mean reward | mean tool calls | seconds |",
+        "| stage | steps | reward | mean reward [95% CI] | mean tool calls | seconds |",
         "|---|---|---|---|---|---|",
     ]
     for row in summary:
@@ -131,7 +169,7 @@ def method_table(method: Method, summary: Sequence[Mapping[str, Any]]) -> str:
             row["stage"],
             row["steps"],
             reward_kind(method, row["stage"]),
-            harness.fmt(row["reward_mean"]),
+            harness.fmt(row["reward_mean"]) + harness.interval_text(row.get("reward_ci95")),
             harness.fmt(row["tool_calls"], 2),
             harness.fmt(row["seconds"], 1),
         ]
@@ -231,7 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"scores, the others 0/1 ({scale.describe()})"
     )
     png = plot(curves, root / "training_dynamics.png", title)
-    summaries = {name: stage_summary(records) for name, (_, records) in curves.items()}
+    c = scale.settings  # rollouts a step, for runs from before reward/count was logged
+    rollouts = {"stage1": c.stage1.group_size, "stage2": c.stage2.group_size}
+    rollouts = {stage: g * c.tasks_per_step for stage, g in rollouts.items()}
+    summaries = {name: stage_summary(records, rollouts) for name, (_, records) in curves.items()}
     record = {
         "scale": dataclasses.asdict(scale),
         "note": scale.describe(),
@@ -250,7 +291,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     body = "\n".join(method_table(method, summaries[name]) for name, (method, _) in curves.items())
     body += (
         "\nmean reward: of the stage's rollouts, averaged over its steps (stage-1 rubric "
-        "scores and 0/1 outcomes are different scales); tool calls: search + visit per "
+        "scores and 0/1 outcomes are different scales), with a 95% normal interval over the "
+        "stage's rollouts taken as independent (each step's logged mean, standard deviation "
+        "and rollout count; runs that did not log the count: G x questions a step). The G "
+        "rollouts of one question are not independent, so the intervals are too narrow: "
+        "stages whose intervals overlap tie. Tool calls: search + visit per "
         "episode (stage-1 rollouts of plan-only methods stop after the plan); seconds: "
         "rollouts, rewards and updates."
     )

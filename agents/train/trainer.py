@@ -52,8 +52,11 @@ from agents.train.update import UpdateSettings, UpdateStats, filler_batch, grpo_
 from agents.trajectory import Trajectory
 
 SUMMED = frozenset(
-    {"reward/excluded", "tokens/plan", "tokens/rest", "tokens/trained", "batch/sequences"}
-)
+    {
+        "reward/count", "reward/excluded", "tokens/plan", "tokens/rest", "tokens/trained",
+        "batch/sequences",
+    }
+)  # fmt: skip
 """Metrics logged as totals over processes rather than means."""
 
 
@@ -225,6 +228,7 @@ def step_record(
     good = values[valid]
     tally.add("reward/mean", good.sum(), valid.sum())
     tally.add("reward/_sq", (good**2).sum(), valid.sum())
+    tally.add("reward/count", valid.sum(), 1)  # the rollouts reward/mean and /std are over
     tally.add("reward/excluded", (~valid).sum(), 1)
     if stage.reward is RewardSource.OUTCOME:
         tally.add("reward/pass_rate", (good >= 1).sum(), valid.sum())

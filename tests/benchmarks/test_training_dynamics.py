@@ -65,6 +65,29 @@ def test_stage_summary_and_table():
     assert lines[5] == "| stage2 | 2 | 0/1 outcome | 0.500 | 3.00 | 2.0 |"
 
 
+def test_reward_interval_by_hand():
+    # a step with 1 of 8 right (sd 0.3307) and one with 4 of 8 (sd 0.5): 5 of 16 pooled,
+    # mean 0.3125, sample variance 0.3125 * 0.6875 * 16 / 15 = 0.22917, SE 0.11968
+    steps = [(0.125, (0.125 * 0.875) ** 0.5, 8), (0.5, 0.5, 8)]
+    low, high = td.reward_interval(steps)
+    assert (low, high) == pytest.approx(
+        (0.3125 - 1.96 * 0.11968, 0.3125 + 1.96 * 0.11968), abs=1e-4
+    )
+    assert td.reward_interval([(1.0, 0.0, 1)]) is None and td.reward_interval([]) is None
+    assert td.reward_interval([(0.5, 0.0, 4), (0.5, 0.0, 4)]) == (0.5, 0.5)
+
+
+def test_rollouts_come_from_the_log_or_the_scale():
+    assert td.step_rollouts({"reward/count": 6.0, "reward/excluded": 2.0}, 8) == 6
+    assert td.step_rollouts({"reward/excluded": 2.0}, 8) == 6  # logged before the count
+    logged = [{"step": 0, "stage": "stage2", "reward/mean": 0.5, "reward/std": 0.5}]
+    [row] = td.stage_summary(logged, {"stage2": 4})
+    low, high = row["reward_ci95"]  # 2 of 4: sample variance 1/3, SE 0.2887
+    assert (low, high) == pytest.approx((0.5 - 1.96 * 0.28868, 0.5 + 1.96 * 0.28868), abs=1e-4)
+    text = td.method_table(get_method("grpo"), [row])
+    assert "| stage2 | 1 | 0/1 outcome | 0.500 [-0.07, 1.07] |" in text
+
+
 def test_plot_has_a_figure_for_two_methods(tmp_path):
     pytest.importorskip("matplotlib")
     curves = {

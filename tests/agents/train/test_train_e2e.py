@@ -427,6 +427,7 @@ def test_custom_stages_take_any_selector_and_reward_function(corpus_dir, tmp_pat
     assert result.steps_done == 1 and seen and all(i.startswith("t-") for i in seen[0])
     [record] = read_metrics(tmp_path / "metrics.jsonl")
     assert record["reward/excluded"] == 1  # the None reward is counted, not zero
+    assert record["reward/count"] == 2  # the other two of the group of 3
     assert record["tokens/rest"] == 0 and record["tokens/trained"] <= record["tokens/plan"]
     with pytest.raises(ValueError, match="at least one stage"):
         train(config.replace(output_dir=str(tmp_path / "none")), stages=[])
