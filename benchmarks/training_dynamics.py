@@ -49,6 +49,9 @@ TRAINING_STAGES = ("stage1", "stage2")
 def reward_kind(method: Method, stage: str) -> str:
     """What the reward of ``method``'s ``stage`` is, for legends and tables."""
     if stage != "stage1":
+        executor = method.executor_reward
+        if not isinstance(executor, RewardSource):
+            return f"custom: {getattr(executor, '__name__', 'function')}"
         return "0/1 outcome"
     reward = method.planner_reward
     if not isinstance(reward, RewardSource):

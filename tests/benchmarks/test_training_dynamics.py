@@ -31,6 +31,7 @@ def test_reward_kinds_name_each_stage_reward():
     assert td.reward_kind(get_method("anchor-naive"), "stage1") == "naive plan rating [0, 1]"
     assert td.reward_kind(get_method("first-step-grpo"), "stage1") == "0/1 outcome"
     assert td.reward_kind(get_method("grpo"), "stage2") == "0/1 outcome"
+    assert td.reward_kind(get_method("tracer1"), "stage2") == "custom: grounded_reward"
 
     def plan_length(trajectories, tasks):
         return [0.0 for _ in trajectories]
