@@ -25,14 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 
 import wiki_corpus
 from benchmarks._results import add_no_append, append_section
+from benchmarks._timing import Timing, timed
 from webanchor_env.backend import WikiBackend
 from webanchor_env.embedding import get_encoder
 
@@ -73,25 +72,12 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-class Timing(NamedTuple):
-    """Wall-clock and process CPU seconds (all threads) of one measured call."""
-
-    wall: float
-    cpu: float
-
-
 def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:,.1f} ms"
-
-
-def timed(fn: Callable[[], object]) -> Timing:
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
 
 
 def compare(ours: list[Timing], base: list[Timing]) -> dict[str, float]:

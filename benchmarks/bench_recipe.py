@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
 import shlex
 import statistics
@@ -39,6 +40,7 @@ from functools import partial
 import torch
 
 from benchmarks._results import add_no_append, append_section
+from benchmarks._timing import timed
 
 TARGET_MINUTES = 90.0
 """The recipe's time target (issue: a warm start reachable in one command on a laptop CPU)."""
@@ -85,12 +87,7 @@ def extrapolate(passes: Sequence[Pass], tokens: int, gemm_gflops: float) -> Extr
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of ``repeats`` calls of ``fn``."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timed(fn).wall for _ in range(repeats))
 
 
 def gemm_gflops(
@@ -198,7 +195,7 @@ def main(argv: list[str] | None = None) -> Extrapolation:
     add_no_append(parser)
     args = parser.parse_args(argv)
 
-    load_at_start = __import__("os").getloadavg()
+    load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as out:
         flags = ["--preset", args.preset, *shlex.split(args.train_args)]
         config = replace(parse_args(flags), output_dir=out, tensorboard=False)

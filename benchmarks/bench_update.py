@@ -36,8 +36,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 import torch
 
@@ -55,6 +53,7 @@ from agents.train.logprobs import token_logprobs
 from agents.train.update import ENTROPY_ROWS, UpdateSettings, grpo_update, micro_batches
 from agents.trajectory import Trajectory
 from benchmarks._results import add_no_append, append_section
+from benchmarks._timing import timed
 
 
 def synthetic_trajectories(
@@ -96,14 +95,6 @@ def build(trajectories: list[Trajectory], selector=None) -> TrainBatch:
     adv = group_advantages(rewards, groups)
     keep = torch.ones(len(trajectories), dtype=torch.bool)
     return collate(trajectories, adv.values + 0.1, keep, selector or FirstStep(), pad_id=0)
-
-
-def time_it(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process): CPU time is what the ratios use, as it
-    does not count the time other programs on a shared machine take from us."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def bare_forward_backward(model, batch: TrainBatch, micro: int) -> None:
@@ -153,7 +144,7 @@ def measure(name: str, model, vocab: int, args: argparse.Namespace) -> dict[str,
     cpu: dict[str, list[float]] = {k: [] for k in runs}
     for r in range(args.repeats + 1):  # alternating; the first round warms up
         for key, fn in runs.items():
-            w, c = time_it(fn)
+            w, c = timed(fn)
             if r:
                 wall[key].append(w)
                 cpu[key].append(c)

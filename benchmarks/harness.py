@@ -312,12 +312,17 @@ def _base_config(scale: Scale, output_dir: Path, **changes: Any) -> Any:
     return scale.config(output_dir=str(output_dir), **changes)
 
 
+def read_stamp(path: Path) -> Any | None:
+    """The JSON of the stamp file ``path``; None when it is missing or broken."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def _stamped(out: Path, record: dict[str, Any]) -> bool:
     """Whether ``out/made_with.json`` holds ``record`` (a missing or broken stamp does not)."""
-    try:
-        return json.loads((out / "made_with.json").read_text(encoding="utf-8")) == record
-    except (OSError, ValueError):
-        return False
+    return read_stamp(out / "made_with.json") == record
 
 
 def _cached(out: Path, record: dict[str, Any]) -> Path | None:
@@ -449,9 +454,8 @@ def _aside_path(out: Path, record: Any) -> Path:
 def _set_aside(out: Path) -> None:
     """Move ``out`` under its stamp's digest (a directory without a readable stamp, which
     holds nothing a rerun could match, is removed)."""
-    try:
-        record = json.loads((out / "made_with.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    record = read_stamp(out / "made_with.json")
+    if record is None:
         shutil.rmtree(out)
         return
     target = _aside_path(out, record)

@@ -391,12 +391,7 @@ def reusable(stamp: Path, record: Mapping[str, Any]) -> bool:
     index only, so a rerun with more plays only the new ones and one with fewer uses the
     first of them. So may the lockstep batch: it changes memory and speed (and, through
     float rounding in other batch shapes, perhaps a sampled token), not the seeds."""
-    if not stamp.exists():
-        return False
-    try:
-        saved = json.loads(stamp.read_text(encoding="utf-8"))
-    except ValueError:
-        return False
+    saved = harness.read_stamp(stamp)
     if not isinstance(saved, dict):
         return False
 
